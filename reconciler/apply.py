@@ -1,0 +1,142 @@
+"""Carry a plan out in one transaction, exactly as Nautobot itself would have written it.
+
+The snapshot, the plan and the writes share one transaction: what is written is what was planned
+against, and after writing the plan is computed again inside the same transaction; anything but an
+empty plan rolls everything back. Nothing is ever half-applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy import Connection, Engine
+
+from reconciler import __version__
+from reconciler.diagnostics import NbjobsError
+from reconciler.discovery.types import Discovery
+from reconciler.manifest.types import DesiredState
+from reconciler.nautobot.changelog import ChangeContext, ChangedObject, write_object_changes
+from reconciler.nautobot.snapshot import read_snapshot
+from reconciler.nautobot.writer import (
+    find_user,
+    insert_queue,
+    queue_ids_by_name,
+    set_job_queues,
+    update_job,
+    update_queue,
+)
+from reconciler.plan.operations import CreateQueue, Plan, SetEnabled, SetField, UpdateQueue
+from reconciler.plan.planner import PlanSettings, plan
+
+
+class StalePlanError(NbjobsError):
+    """The database moved between showing a plan and applying it."""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    plan: Plan
+    object_changes: int
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def apply(
+    engine: Engine,
+    desired: DesiredState,
+    discovery: Discovery,
+    settings: PlanSettings,
+    *,
+    database: str = "",
+    username: str | None = None,
+    revision: str | None = None,
+    expected: Plan | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> ApplyResult:
+    """Plan and write in one transaction. With `expected`, refuse unless the plan is exactly that one."""
+    with engine.begin() as connection:
+        current = plan(desired, discovery, read_snapshot(connection, database), settings)
+        if expected is not None and current.operations != expected.operations:
+            raise StalePlanError(
+                "the database changed since the plan was shown; nothing was applied, plan again"
+            )
+        if current.is_empty:
+            return ApplyResult(current, 0)
+        context = _change_context(connection, username, revision, clock())
+        written = execute(connection, current, context)
+        after = plan(desired, discovery, read_snapshot(connection, database), settings)
+        if not after.is_empty:
+            raise NbjobsError(
+                f"internal error: {len(after.operations)} change(s) remain after applying; everything was rolled back"
+            )
+    return ApplyResult(current, written)
+
+
+def _change_context(
+    connection: Connection, username: str | None, revision: str | None, now: datetime
+) -> ChangeContext:
+    user_id: UUID | None = None
+    user_name = ""
+    if username:
+        user = find_user(connection, username)
+        if user is None:
+            raise NbjobsError(f"Nautobot user {username!r} does not exist; nothing was applied")
+        user_id, user_name, active = user
+        if not active:
+            raise NbjobsError(f"Nautobot user {username!r} is inactive; nothing was applied")
+    detail = f"nbjobs {__version__}; manifests at {revision}" if revision else f"nbjobs {__version__}"
+    return ChangeContext(request_id=uuid4(), time=now, user_id=user_id, user_name=user_name, detail=detail)
+
+
+def execute(connection: Connection, plan_: Plan, context: ChangeContext) -> int:
+    """Write every operation of the plan; return the number of change-log rows written."""
+    now = context.time
+    changed: list[ChangedObject] = []
+    for op in plan_.operations:
+        if isinstance(op, CreateQueue):
+            queue_id = insert_queue(
+                connection, name=op.name, queue_type=op.queue_type, description=op.description, now=now
+            )
+            changed.append(ChangedObject("jobqueue", queue_id, "create"))
+        elif isinstance(op, UpdateQueue):
+            update_queue(connection, op.queue_id, {column: after for column, _, after in op.changes}, now)
+            changed.append(ChangedObject("jobqueue", op.queue_id, "update"))
+
+    queue_ids = queue_ids_by_name(connection)
+    for job in plan_.changed_jobs():
+        values: dict[str, object] = {}
+        add: set[UUID] = set()
+        remove: set[UUID] = set()
+        whys: list[str] = []
+        for op in plan_.operations:
+            if not isinstance(op, SetField | SetEnabled) or op.job.id != job.id:
+                continue
+            if isinstance(op, SetEnabled):
+                values["enabled"] = op.after
+                whys += [op.why] if op.why else []
+                continue
+            whys += [op.provenance.why] if op.provenance.why else []
+            values[f"{op.field}_override"] = op.override_after
+            if op.field == "default_job_queue":
+                values["default_job_queue_id"] = queue_ids[str(op.after)]
+            elif op.field == "job_queues":
+                before, after = set(_names(op.before)), set(_names(op.after))
+                add |= {queue_ids[name] for name in after - before}
+                remove |= {queue_ids[name] for name in before - after}
+            else:
+                values[op.field] = op.after
+        update_job(connection, job.id, values, now)
+        set_job_queues(connection, job.id, add, remove)
+        changed.append(
+            ChangedObject("job", job.id, "update", "; why: " + "; ".join(dict.fromkeys(whys)) if whys else "")
+        )
+    return write_object_changes(connection, changed, context)
+
+
+def _names(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, tuple) else ()

@@ -1,0 +1,99 @@
+"""The plan as a person reads it in a terminal, in the manner of Terraform: one block per object, a
+line per field with where each value comes from, and a summary line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reconciler.manifest.types import PinValue
+from reconciler.plan.operations import CreateQueue, Note, Plan, Provenance, SetEnabled, SetField, UpdateQueue
+from reconciler.render.summary import Summary
+
+Style = Callable[[str, str], str]
+
+_COLOURS = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "dim": "2"}
+
+
+def ansi(text: str, colour: str) -> str:
+    return f"\033[{_COLOURS[colour]}m{text}\033[0m"
+
+
+def plain(text: str, _colour: str) -> str:
+    return text
+
+
+def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
+    lines: list[str] = [header] if header else []
+    if plan.is_empty:
+        lines.append(style("No changes.", "bold") + " The database matches the manifests and the code.")
+    for op in plan.operations:
+        if isinstance(op, CreateQueue):
+            where = f"  ({op.location})" if op.location else ""
+            lines.append(style(f"  + queue {op.name!r} ({op.queue_type})", "green") + f"  {op.reason}{where}")
+            if op.description:
+                lines.append(f"      description: {op.description!r}")
+        elif isinstance(op, UpdateQueue):
+            lines.append(style(f"  ~ queue {op.name!r}", "yellow") + f"  ({op.location})")
+            lines += [f"      {column}: {before!r} -> {after!r}" for column, before, after in op.changes]
+    current_job = None
+    for op in plan.operations:
+        if not isinstance(op, SetField | SetEnabled):
+            continue
+        if op.job.id != current_job:
+            current_job = op.job.id
+            lines.append(style(f"  ~ job {op.job.class_path}", "yellow") + f"  ({op.job.name!r})")
+        lines += _job_lines(op, style)
+    if plan.notes:
+        lines.append("")
+        lines.append(style("Notes:", "bold"))
+        lines += [_note_line(note) for note in plan.notes]
+    lines.append("")
+    summary = Summary.of(plan)
+    lines.append(style(summary.line(), "bold") if not plan.is_empty else f"{plan.managed_jobs} managed job(s) in sync.")
+    return "\n".join(lines) + "\n"
+
+
+def _job_lines(op: SetField | SetEnabled, style: Style) -> list[str]:
+    if isinstance(op, SetEnabled):
+        colour = "green" if op.after else "red"
+        line = f"      {style('enabled', colour)}: {_fmt(op.before)} -> {_fmt(op.after)}   manifest ({op.location})"
+        return [line] + ([f"        why: {op.why}"] if op.why else [])
+    flag = _flag_change(op.override_before, op.override_after)
+    lines = [f"      {op.field}: {_fmt(op.before)} -> {_fmt(op.after)}   [{op.verdict}{flag}]"]
+    lines.append("        " + _provenance(op.provenance))
+    if op.remark:
+        lines.append(f"        note: {op.remark}")
+    if op.provenance.why:
+        lines.append(f"        why: {op.provenance.why}")
+    return lines
+
+
+def _flag_change(before: bool, after: bool) -> str:
+    if before == after:
+        return ""
+    return ", override flag set" if after else ", override flag cleared"
+
+
+def _provenance(p: Provenance) -> str:
+    code = "unknown" if p.code is None else _fmt(p.code)
+    db = f"{_fmt(p.database)} ({'overridden' if p.database_override else 'from code'})"
+    parts = [f"code {code}", f"database {db}"]
+    if p.manifest is not None:
+        parts.append(f"manifest {_fmt(p.manifest)} ({p.manifest_location})")
+    return " | ".join(parts)
+
+
+def _note_line(note: Note) -> str:
+    subject = f"{note.job}: " if note.job else ""
+    where = f" ({note.location})" if note.location else ""
+    return f"  - [{note.kind}] {subject}{note.message}{where}"
+
+
+def _fmt(value: PinValue | None) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
