@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, TypeDecorator
 from sqlalchemy.dialects.mysql import DATETIME as MYSQL_DATETIME
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import ForeignKeyConstraint
 from sqlalchemy.types import TypeEngine
 
 # jsonb on PostgreSQL, json on MySQL/MariaDB, text-backed JSON on SQLite (as Django's JSONField).
@@ -48,3 +50,16 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+@compiles(ForeignKeyConstraint, "mysql")
+@compiles(ForeignKeyConstraint, "mariadb")
+def _foreign_key_without_deferrability(element: ForeignKeyConstraint, compiler: Any, **kw: Any) -> str:
+    """MySQL/MariaDB know no deferred constraints; Django creates plain foreign keys there."""
+    saved = element.deferrable, element.initially
+    element.deferrable = element.initially = None
+    try:
+        text: str = compiler.visit_foreign_key_constraint(element, **kw)
+        return text
+    finally:
+        element.deferrable, element.initially = saved

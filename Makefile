@@ -1,0 +1,34 @@
+# nbjobs: `make demo` and `make test` work from a clean clone (they create the venv themselves).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO := build/demo
+
+.PHONY: venv demo test lint pytest clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: venv
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	cd $(DEMO) && ../../$(BIN)/nbjobs sandbox --jobs-root ../../examples/jobs
+	cd $(DEMO) && ../../$(BIN)/nbjobs plan --jobs-root ../../examples/jobs ../../examples/manifests
+	cd $(DEMO) && ../../$(BIN)/nbjobs apply --yes --as admin --jobs-root ../../examples/jobs ../../examples/manifests
+	cd $(DEMO) && ../../$(BIN)/nbjobs plan --detailed-exitcode --jobs-root ../../examples/jobs ../../examples/manifests
+
+lint: venv
+	$(BIN)/ruff check reconciler tests
+	$(BIN)/mypy reconciler
+
+pytest: venv
+	$(BIN)/pytest
+
+test: lint pytest
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
