@@ -23,5 +23,5 @@ def manifest_revision(paths: Sequence[Path]) -> str | None:
         return None
     root = Path(repo.working_tree_dir or ".")
     relative = [str(p.resolve().relative_to(root)) for p in paths if p.resolve().is_relative_to(root)]
-    dirty = bool(relative) and repo.is_dirty(untracked_files=True, path=relative)
+    dirty = any(repo.is_dirty(untracked_files=True, path=path) for path in relative)
     return f"{commit}+dirty" if dirty else commit

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -102,7 +103,7 @@ class _Queues:
 
     def __init__(self, connection: Connection, now: datetime, report: RefreshReport) -> None:
         self._connection, self._now, self._report = connection, now, report
-        self._ids = {
+        self._ids: dict[str, UUID] = {
             n: i for i, n in connection.execute(select(extras_jobqueue.c.id, extras_jobqueue.c.name))
         }
 
@@ -138,19 +139,20 @@ def _refresh(
         for field_name in OVERRIDABLE_FIELDS:
             if not row[f"{field_name}_override"]:
                 row[field_name] = job.values.get(field_name)
+        job_id = cast(UUID, row["id"])
         if not row["job_queues_override"]:
             wanted = {queues.get_or_create(q) for q in (job.task_queues or (default_queue,))}
             current = set(connection.execute(
-                select(extras_jobqueueassignment.c.job_queue_id).where(extras_jobqueueassignment.c.job_id == row["id"])
+                select(extras_jobqueueassignment.c.job_queue_id).where(extras_jobqueueassignment.c.job_id == job_id)
             ).scalars())  # fmt: skip
-            set_job_queues(connection, row["id"], wanted - current, current - wanted)
+            set_job_queues(connection, job_id, wanted - current, current - wanted)
         if not created:
             row.update(installed=True, is_job_hook_receiver=job.is_job_hook_receiver,
                        is_job_button_receiver=job.is_job_button_receiver, read_only=job.read_only,
                        supports_dryrun=job.supports_dryrun)  # fmt: skip
         row["last_updated"] = now
-        connection.execute(update(extras_job).where(extras_job.c.id == row["id"]).values(**row))
-        seen.add(row["id"])
+        connection.execute(update(extras_job).where(extras_job.c.id == job_id).values(**row))
+        seen.add(job_id)
         (report.created if created else report.refreshed).append(job.class_path)
     for key, row in sorted(rows.items()):
         if row["installed"] and row["id"] not in seen:
