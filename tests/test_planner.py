@@ -123,7 +123,9 @@ def test_glob_and_exact_precedence_reach_the_plan() -> None:
     result = plan(manifest, Discovery((code(JOB), code(other))), snapshot(record(JOB), record(other)))
     by_job = {(op.job.class_path, op.field): op for op in _only_field_ops(result.operations)}
     assert by_job[(other, "hidden")].after is True
-    assert by_job[(JOB, "hidden")].verdict is Verdict.REDUNDANT_PIN  # the exact entry pins the code's False
+    # The exact pin equals the code's False but shadows the glob's True: it is a real override, no lint.
+    assert by_job[(JOB, "hidden")].verdict is Verdict.SET_OVERRIDE
+    assert not [n for n in result.notes if n.kind is NoteKind.REDUNDANT_PIN]
 
 
 # ---- queues -----------------------------------------------------------------------------------------------

@@ -105,13 +105,16 @@ class JobIntent:
     """What the manifests want for one concrete Job, after precedence (exact > longest glob prefix).
 
     `pins` has the winning pin per field (same keys as JobEntry.pins); `ignored` the fields left to
-    the UI. `entries` are the locations of every entry that matched the job.
+    the UI. `entries` are the locations of every entry that matched the job. `shadowing` names the
+    winning fields under which a lower-ranked entry says something else: such a pin matters even when
+    it equals the code's value (dropping it would let the other entry win).
     """
 
     class_path: str
     entries: tuple[Location, ...]
     pins: Mapping[str, Pin] = field(default_factory=lambda: MappingProxyType({}))
     ignored: frozenset[str] = frozenset()
+    shadowing: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,7 @@ def _plan_scalar(
     pin = intent.pins.get(field)
     if pin is not None:
         provenance = Provenance(code_value, db_value, db_flag, pin.value, pin.location, pin.why)
-        redundant = code_value is not None and _same(pin.value, code_value)
+        redundant = code_value is not None and _same(pin.value, code_value) and field not in intent.shadowing
         note = (
             Note(
                 NoteKind.REDUNDANT_PIN,
@@ -347,7 +347,7 @@ def _target(
         return _QueueTarget(db_value, db_flag, None)
     if pin is not None:
         value = tuple(sorted(set(pin.value))) if isinstance(pin.value, tuple) else pin.value
-        redundant = code_value is not None and _same(value, code_value)
+        redundant = code_value is not None and _same(value, code_value) and field not in intent.shadowing
         return _QueueTarget(value, True, Verdict.REDUNDANT_PIN if redundant else Verdict.SET_OVERRIDE, pin)
     if db_flag:
         return _QueueTarget(
