@@ -7,6 +7,7 @@ empty plan rolls everything back. Nothing is ever half-applied.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,11 +22,11 @@ from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.changelog import ChangeContext, ChangedObject, write_object_changes
 from reconciler.nautobot.snapshot import read_snapshot
 from reconciler.nautobot.writer import (
+    change_job_queues,
     find_user,
     insert_queue,
     queue_ids_by_name,
-    set_job_queues,
-    update_job,
+    update_jobs,
     update_queue,
 )
 from reconciler.plan.operations import CreateQueue, Plan, SetEnabled, SetField, UpdateQueue
@@ -62,9 +63,7 @@ def apply(
     with engine.begin() as connection:
         current = plan(desired, discovery, read_snapshot(connection, database), settings)
         if expected is not None and current.operations != expected.operations:
-            raise StalePlanError(
-                "the database changed since the plan was shown; nothing was applied, plan again"
-            )
+            raise StalePlanError("the database changed since the plan was shown; nothing was applied, plan again")
         if current.is_empty:
             return ApplyResult(current, 0)
         context = _change_context(connection, username, revision, clock())
@@ -77,9 +76,7 @@ def apply(
     return ApplyResult(current, written)
 
 
-def _change_context(
-    connection: Connection, username: str | None, revision: str | None, now: datetime
-) -> ChangeContext:
+def _change_context(connection: Connection, username: str | None, revision: str | None, now: datetime) -> ChangeContext:
     user_id: UUID | None = None
     user_name = ""
     if username:
@@ -108,33 +105,33 @@ def execute(connection: Connection, plan_: Plan, context: ChangeContext) -> int:
             changed.append(ChangedObject("jobqueue", op.queue_id, "update"))
 
     queue_ids = queue_ids_by_name(connection)
-    for job in plan_.changed_jobs():
-        values: dict[str, object] = {}
-        add: set[UUID] = set()
-        remove: set[UUID] = set()
-        whys: list[str] = []
-        for op in plan_.operations:
-            if not isinstance(op, SetField | SetEnabled) or op.job.id != job.id:
-                continue
-            if isinstance(op, SetEnabled):
-                values["enabled"] = op.after
-                whys += [op.why] if op.why else []
-                continue
-            whys += [op.provenance.why] if op.provenance.why else []
-            values[f"{op.field}_override"] = op.override_after
+    values: dict[UUID, dict[str, object]] = defaultdict(dict)
+    whys: dict[UUID, list[str]] = defaultdict(list)
+    add: set[tuple[UUID, UUID]] = set()
+    remove: set[tuple[UUID, UUID]] = set()
+    for op in plan_.operations:
+        if isinstance(op, SetEnabled):
+            values[op.job.id]["enabled"] = op.after
+            whys[op.job.id] += [op.why] if op.why else []
+        elif isinstance(op, SetField):
+            job_values = values[op.job.id]
+            whys[op.job.id] += [op.provenance.why] if op.provenance.why else []
+            job_values[f"{op.field}_override"] = op.override_after
             if op.field == "default_job_queue":
-                values["default_job_queue_id"] = queue_ids[str(op.after)]
+                job_values["default_job_queue_id"] = queue_ids[str(op.after)]
             elif op.field == "job_queues":
                 before, after = set(_names(op.before)), set(_names(op.after))
-                add |= {queue_ids[name] for name in after - before}
-                remove |= {queue_ids[name] for name in before - after}
+                add |= {(op.job.id, queue_ids[name]) for name in after - before}
+                remove |= {(op.job.id, queue_ids[name]) for name in before - after}
             else:
-                values[op.field] = op.after
-        update_job(connection, job.id, values, now)
-        set_job_queues(connection, job.id, add, remove)
-        changed.append(
-            ChangedObject("job", job.id, "update", "; why: " + "; ".join(dict.fromkeys(whys)) if whys else "")
-        )
+                job_values[op.field] = op.after
+    # Remove assignments before the update: MySQL checks foreign keys immediately, others at commit.
+    change_job_queues(connection, add=(), remove=remove)
+    update_jobs(connection, values, now)
+    change_job_queues(connection, add=add, remove=())
+    for job_id in values:
+        reasons = "; ".join(dict.fromkeys(whys[job_id]))
+        changed.append(ChangedObject("job", job_id, "update", f"; why: {reasons}" if reasons else ""))
     return write_object_changes(connection, changed, context)
 
 

@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from reconciler.apply import StalePlanError, apply
 from reconciler.diagnostics import NbjobsError
 from reconciler.discovery.types import Discovery
-from reconciler.nautobot import writer
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 from reconciler.nautobot.snapshot import read_snapshot
 from reconciler.nautobot.tables import (
@@ -173,17 +172,16 @@ def test_nothing_is_half_applied(db_engine: Engine, monkeypatch: pytest.MonkeyPa
     before = _jobs(db_engine)
     calls = []
 
-    def failing_update(*args: object, **kwargs: object) -> None:
+    def failing_object_changes(*args: object, **kwargs: object) -> None:
         calls.append(args)
-        if len(calls) == 2:
-            raise RuntimeError("disk full")
-        real_update(*args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("disk full")  # after queues, jobs and assignments were written
 
-    real_update = writer.update_job
-    monkeypatch.setattr("reconciler.apply.update_job", failing_update)
+    monkeypatch.setattr("reconciler.apply.write_object_changes", failing_object_changes)
     with pytest.raises(RuntimeError):
         apply(db_engine, MANIFEST, CODE, PlanSettings(), clock=_clock)
+    assert len(calls) == 1
     assert _jobs(db_engine) == before
+    assert _queues_of(db_engine, "audits.DeviceAudit") == {"default"}
     with db_engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(extras_objectchange)).scalar() == 0
         assert connection.execute(select(func.count()).select_from(extras_jobqueue)).scalar() == 2

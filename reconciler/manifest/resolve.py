@@ -8,9 +8,10 @@ Resolution with errors must not be applied.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from types import MappingProxyType
 
 from reconciler.diagnostics import Diagnostic, Severity
@@ -27,11 +28,20 @@ def resolve(desired: DesiredState, class_paths: Iterable[str]) -> Resolution:
     # sorted() is stable, so entries of equal rank keep their declaration order.
     ranked = sorted(range(len(desired.jobs)), key=lambda i: _rank(desired.jobs[i]), reverse=True)
     entries = [_Entry(i, desired.jobs[i]) for i in ranked]
+    # Exact entries are looked up, only globs are matched: every exact entry outranks every glob, so
+    # exact hits followed by glob hits (each list in ranked order) is the ranked order.
+    exact: dict[str, list[_Entry]] = {}
+    globs: list[tuple[_Entry, re.Pattern[str]]] = []
+    for e in entries:
+        if e.job.is_glob:
+            globs.append((e, re.compile(translate(e.job.match))))
+        else:
+            exact.setdefault(e.job.match, []).append(e)
     conflicts: dict[tuple[int, int], _Conflict] = {}
     intents: dict[str, JobIntent] = {}
     matched: set[int] = set()
     for class_path in known:
-        matching = [e for e in entries if _matches(e.job, class_path)]
+        matching = exact.get(class_path, []) + [e for e, pattern in globs if pattern.match(class_path)]
         if matching:
             matched.update(e.index for e in matching)
             intents[class_path] = _intent(class_path, matching, conflicts)
@@ -53,10 +63,6 @@ def resolve(desired: DesiredState, class_paths: Iterable[str]) -> Resolution:
 
 def _rank(job: JobEntry) -> tuple[bool, int]:
     return (not job.is_glob, len(job.literal_prefix))
-
-
-def _matches(job: JobEntry, class_path: str) -> bool:
-    return fnmatchcase(class_path, job.match) if job.is_glob else job.match == class_path
 
 
 @dataclass(frozen=True)

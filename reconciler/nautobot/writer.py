@@ -5,19 +5,18 @@ Knows nothing of plans: the apply layer decides what to write, this module write
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from reconciler.nautobot.tables import auth_user, extras_job, extras_jobqueue, extras_jobqueueassignment
 
 
-def insert_queue(
-    connection: Connection, *, name: str, queue_type: str, description: str, now: datetime
-) -> UUID:
+def insert_queue(connection: Connection, *, name: str, queue_type: str, description: str, now: datetime) -> UUID:
     queue_id = uuid4()
     connection.execute(
         insert(extras_jobqueue).values(
@@ -40,41 +39,54 @@ def update_queue(connection: Connection, queue_id: UUID, values: Mapping[str, An
     )
 
 
-def update_job(connection: Connection, job_id: UUID, values: Mapping[str, Any], now: datetime) -> None:
-    """One UPDATE per job: values and their override flags move together; last_updated as auto_now."""
-    connection.execute(update(extras_job).where(extras_job.c.id == job_id).values(**values, last_updated=now))
+def update_jobs(connection: Connection, changes: Mapping[UUID, Mapping[str, Any]], now: datetime) -> None:
+    """Update many jobs: values and their override flags move together; last_updated as auto_now.
 
-
-def set_job_queues(
-    connection: Connection, job_id: UUID, add: Collection[UUID], remove: Collection[UUID]
-) -> None:
-    """Change the job_queues M2M through extras_jobqueueassignment (each row needs its own uuid)."""
-    if remove:
-        connection.execute(
-            delete(extras_jobqueueassignment).where(
-                extras_jobqueueassignment.c.job_id == job_id,
-                extras_jobqueueassignment.c.job_queue_id.in_(list(remove)),
-            )
+    Jobs whose changes touch the same columns share one executemany statement, so a plan over
+    thousands of jobs costs a handful of statements from Python, not one per job.
+    """
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for job_id, values in changes.items():
+        by_columns[tuple(sorted(values))].append({**{f"v_{k}": v for k, v in values.items()}, "v_id": job_id})
+    for columns, rows in by_columns.items():
+        statement = (
+            update(extras_job)
+            .where(extras_job.c.id == bindparam("v_id"))
+            .values({**{column: bindparam(f"v_{column}") for column in columns}, "last_updated": now})
         )
+        connection.execute(statement, rows)
+
+
+def change_job_queues(connection: Connection, add: Collection[tuple[UUID, UUID]],
+                      remove: Collection[tuple[UUID, UUID]]) -> None:  # fmt: skip
+    """Change job_queues M2Ms through extras_jobqueueassignment; (job id, queue id) pairs, each new row
+    with its own uuid (Django supplies it; the table has no default)."""
+    if remove:
+        statement = delete(extras_jobqueueassignment).where(
+            extras_jobqueueassignment.c.job_id == bindparam("j"),
+            extras_jobqueueassignment.c.job_queue_id == bindparam("q"),
+        )
+        connection.execute(statement, [{"j": job_id, "q": queue_id} for job_id, queue_id in sorted(remove)])
     if add:
         connection.execute(
             insert(extras_jobqueueassignment),
-            [{"id": uuid4(), "job_id": job_id, "job_queue_id": queue_id} for queue_id in sorted(add)],
+            [{"id": uuid4(), "job_id": job_id, "job_queue_id": queue_id} for job_id, queue_id in sorted(add)],
         )
+
+
+def set_job_queues(connection: Connection, job_id: UUID, add: Collection[UUID], remove: Collection[UUID]) -> None:
+    change_job_queues(connection, [(job_id, q) for q in add], [(job_id, q) for q in remove])
 
 
 def queue_ids_by_name(connection: Connection) -> dict[str, UUID]:
     return {
-        name: queue_id
-        for queue_id, name in connection.execute(select(extras_jobqueue.c.id, extras_jobqueue.c.name))
+        name: queue_id for queue_id, name in connection.execute(select(extras_jobqueue.c.id, extras_jobqueue.c.name))
     }
 
 
 def find_user(connection: Connection, username: str) -> tuple[UUID, str, bool] | None:
     """(id, username, is_active) of a Nautobot user, or None."""
     row = connection.execute(
-        select(auth_user.c.id, auth_user.c.username, auth_user.c.is_active).where(
-            auth_user.c.username == username
-        )
+        select(auth_user.c.id, auth_user.c.username, auth_user.c.is_active).where(auth_user.c.username == username)
     ).first()
     return (row.id, row.username, bool(row.is_active)) if row else None
