@@ -66,8 +66,8 @@ def apply(
             raise StalePlanError("the database changed since the plan was shown; nothing was applied, plan again")
         if current.is_empty:
             return ApplyResult(current, 0)
-        context = _change_context(connection, username, revision, clock())
-        written = execute(connection, current, context)
+        context = _change_context(connection, username, revision)
+        written = execute(connection, current, context, clock)
         after = plan(desired, discovery, read_snapshot(connection, database), settings)
         if not after.is_empty:
             raise NbjobsError(
@@ -76,7 +76,7 @@ def apply(
     return ApplyResult(current, written)
 
 
-def _change_context(connection: Connection, username: str | None, revision: str | None, now: datetime) -> ChangeContext:
+def _change_context(connection: Connection, username: str | None, revision: str | None) -> ChangeContext:
     user_id: UUID | None = None
     user_name = ""
     if username:
@@ -87,12 +87,18 @@ def _change_context(connection: Connection, username: str | None, revision: str 
         if not active:
             raise NbjobsError(f"Nautobot user {username!r} is inactive; nothing was applied")
     detail = f"nbjobs {__version__}; manifests at {revision}" if revision else f"nbjobs {__version__}"
-    return ChangeContext(request_id=uuid4(), time=now, user_id=user_id, user_name=user_name, detail=detail)
+    return ChangeContext(request_id=uuid4(), user_id=user_id, user_name=user_name, detail=detail)
 
 
-def execute(connection: Connection, plan_: Plan, context: ChangeContext) -> int:
-    """Write every operation of the plan; return the number of change-log rows written."""
-    now = context.time
+def execute(
+    connection: Connection, plan_: Plan, context: ChangeContext, clock: Callable[[], datetime] = utc_now
+) -> int:
+    """Write every operation of the plan; return the number of change-log rows written.
+
+    Rows get `last_updated` from one clock read; the change-log rows get a second, later one, as in
+    Nautobot, where ObjectChange.time follows the save it records.
+    """
+    now = clock()
     changed: list[ChangedObject] = []
     for op in plan_.operations:
         if isinstance(op, CreateQueue):
@@ -132,7 +138,9 @@ def execute(connection: Connection, plan_: Plan, context: ChangeContext) -> int:
     for job_id in values:
         reasons = "; ".join(dict.fromkeys(whys[job_id]))
         changed.append(ChangedObject("job", job_id, "update", f"; why: {reasons}" if reasons else ""))
-    return write_object_changes(connection, changed, context)
+    # Nautobot's m2m_changed handler logs both sides of a job_queues change: the queue is updated too.
+    changed += [ChangedObject("jobqueue", queue_id, "update") for queue_id in sorted({q for _, q in add | remove})]
+    return write_object_changes(connection, changed, context, time=clock())
 
 
 def _names(value: object) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -146,6 +147,17 @@ def test_apply_writes_what_was_planned_with_a_change_log_and_converges(
     assert data["custom_fields"] == {} and data["tags"] == []
     assert data["last_updated"] == "2026-11-28T12:00:00.123Z"
     assert "job_queues" not in data  # an M2M with its own through table: Django's serializer leaves it out
+    assert data["soft_time_limit"] == 0 and isinstance(data["soft_time_limit"], int)  # class value, not overridden
+    v2 = audit_change["object_data_v2"]
+    assert v2["url"] == f"/api/extras/jobs/{audit['id']}/" and v2["display"] == "Device Audit"
+    assert v2["natural_slug"] == f"audits_deviceaudit_{str(audit['id'])[:4]}"
+    assert v2["task_queues"] == ["default", "heavy"] and v2["task_queues_override"] is True
+    assert [q["display"] for q in v2["job_queues"]] == ["celery: default (0 workers)", "kubernetes: heavy"]
+    assert v2["default_job_queue"]["name"] == "heavy" and v2["soft_time_limit"] == 0.0
+    assert v2["last_updated"] == "2026-11-28T12:00:00.123456Z"
+    (heavy_change,) = [c for c in changes if c["changed_object_id"] == heavy.id]
+    assert (heavy_change["action"], heavy_change["object_repr"]) == ("update", "kubernetes: heavy")
+    assert heavy_change["object_data"]["queue_type"] == "kubernetes"
 
     with db_engine.connect() as connection:
         again = plan(MANIFEST, CODE, read_snapshot(connection), PlanSettings())
@@ -158,12 +170,23 @@ def test_releasing_an_override_writes_the_class_value(db_engine: Engine) -> None
     apply(db_engine, MANIFEST, CODE, PlanSettings(), clock=_clock)
     released = desired(entry("audits.DeviceAudit", 1, enabled=True), queues=MANIFEST.queues)
     result = apply(db_engine, released, CODE, PlanSettings(), clock=_clock)
-    assert result.object_changes == 1
+    assert result.object_changes == 2  # the job, and queue "heavy" whose assignment went away
     audit = _jobs(db_engine)["audits.DeviceAudit"]
     assert (audit["time_limit"], audit["time_limit_override"]) == (1800.0, False)
     assert (audit["grouping"], audit["grouping_override"]) == ("Compliance", False)
     assert not audit["job_queues_override"] and not audit["default_job_queue_override"]
     assert _queues_of(db_engine, "audits.DeviceAudit") == {"default"}
+    with db_engine.connect() as connection:
+        users = set(connection.execute(select(extras_objectchange.c.user_name, extras_objectchange.c.user_id)))
+    assert users == {("Undefined", None)}  # no --as: Nautobot's own marker for a change without a user
+    limits = {(type(c["object_data"]["time_limit"]), c["object_data"]["time_limit"]) for c in _changes(db_engine)
+              if c["object_data"].get("job_class_name") == "DeviceAudit"}  # fmt: skip
+    assert limits == {(float, 3600.0), (int, 1800)}  # pinned: the stored float; released: the class's int
+
+
+def _changes(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(select(extras_objectchange))]
 
 
 @pytest.mark.database

@@ -52,9 +52,7 @@ def resolve_target(url: str | None, environ: Mapping[str, str], cwd: Path) -> Da
     if url:
         return DatabaseTarget(_parse(url, "--database-url"), "--database-url")
     if environ.get("NBJOBS_DATABASE_URL"):
-        return DatabaseTarget(
-            _parse(environ["NBJOBS_DATABASE_URL"], "NBJOBS_DATABASE_URL"), "NBJOBS_DATABASE_URL"
-        )
+        return DatabaseTarget(_parse(environ["NBJOBS_DATABASE_URL"], "NBJOBS_DATABASE_URL"), "NBJOBS_DATABASE_URL")
     if environ.get("NAUTOBOT_DB_NAME") or environ.get("NAUTOBOT_DB_ENGINE"):
         return DatabaseTarget(_from_nautobot_env(environ), "NAUTOBOT_DB_* variables")
     return DatabaseTarget(URL.create("sqlite", database=str(cwd / SANDBOX_FILENAME)), "sandbox default")

@@ -144,9 +144,7 @@ extras_job = Table(
     Column("is_singleton_override", Boolean, nullable=False),
     Column("console_log_default", Boolean, nullable=False),
     Column("console_log_default_override", Boolean, nullable=False),
-    UniqueConstraint(
-        "module_name", "job_class_name", name="extras_job_module_name_job_class_name_b531472b_uniq"
-    ),
+    UniqueConstraint("module_name", "job_class_name", name="extras_job_module_name_job_class_name_b531472b_uniq"),
     UniqueConstraint("name", name="extras_job_name_34d98c40_uniq"),
 )
 
@@ -156,9 +154,7 @@ extras_jobqueueassignment = Table(
     _uuid_pk(),
     Column("job_id", Uuid(), _fk("extras_job.id"), nullable=False, index=True),
     Column("job_queue_id", Uuid(), _fk("extras_jobqueue.id"), nullable=False, index=True),
-    UniqueConstraint(
-        "job_id", "job_queue_id", name="extras_jobqueueassignment_job_id_job_queue_id_1c36e3d3_uniq"
-    ),
+    UniqueConstraint("job_id", "job_queue_id", name="extras_jobqueueassignment_job_id_job_queue_id_1c36e3d3_uniq"),
 )
 
 extras_scheduledjob = Table(
