@@ -119,9 +119,7 @@ class _Queues:
 def _refresh(
     connection: Connection, discovery: Discovery, default_queue: str, now: datetime, report: RefreshReport
 ) -> None:
-    rows = {
-        (r.module_name, r.job_class_name): dict(r._mapping) for r in connection.execute(select(extras_job))
-    }
+    rows = {(r.module_name, r.job_class_name): dict(r._mapping) for r in connection.execute(select(extras_job))}
     queues = _Queues(connection, now, report)
     seen: set[UUID] = set()
     for job in discovery.jobs:
@@ -157,9 +155,7 @@ def _refresh(
     for key, row in sorted(rows.items()):
         if row["installed"] and row["id"] not in seen:
             connection.execute(
-                update(extras_job)
-                .where(extras_job.c.id == row["id"])
-                .values(installed=False, last_updated=now)
+                update(extras_job).where(extras_job.c.id == row["id"]).values(installed=False, last_updated=now)
             )
             report.uninstalled.append(".".join(key))
 

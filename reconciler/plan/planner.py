@@ -42,9 +42,7 @@ class PlanSettings:
     default_queue: str = DEFAULT_QUEUE_NAME  # Nautobot's CELERY_TASK_DEFAULT_QUEUE
 
 
-def plan(
-    desired: DesiredState, discovery: Discovery, snapshot: Snapshot, settings: PlanSettings | None = None
-) -> Plan:
+def plan(desired: DesiredState, discovery: Discovery, snapshot: Snapshot, settings: PlanSettings | None = None) -> Plan:
     settings = settings or PlanSettings()
     code = {job.class_path: job for job in discovery.jobs}
     records = {job.class_path: job for job in snapshot.jobs}
@@ -69,9 +67,7 @@ def plan(
         intent = resolution.intents.get(class_path)
         if intent is None:
             continue
-        ops, job_notes, job_errors = _plan_job(
-            record, code.get(class_path), intent, snapshot, settings, known_queues
-        )
+        ops, job_notes, job_errors = _plan_job(record, code.get(class_path), intent, snapshot, settings, known_queues)
         job_ops += ops
         notes += job_notes
         errors += job_errors
@@ -124,9 +120,7 @@ def _plan_queues(
         current = existing.get(spec.name)
         if current is None:
             ops.append(
-                CreateQueue(
-                    spec.name, spec.queue_type.value, spec.description, "declared in manifests", spec.location
-                )
+                CreateQueue(spec.name, spec.queue_type.value, spec.description, "declared in manifests", spec.location)
             )
             continue
         changes = tuple(
@@ -144,9 +138,7 @@ def _plan_queues(
         for name in _code_queues(job, settings)[1]:
             if name not in known:
                 known.add(name)
-                ops.append(
-                    CreateQueue(name, "celery", "", f"named in task_queues of {job.class_path}", job.location)
-                )
+                ops.append(CreateQueue(name, "celery", "", f"named in task_queues of {job.class_path}", job.location))
     return ops, known
 
 
@@ -169,9 +161,7 @@ def _plan_job(
     notes: list[Note] = []
     errors: list[Diagnostic] = []
     if not record.installed:
-        notes.append(
-            Note(NoteKind.NOT_INSTALLED, "record is not installed (its code is gone)", record.class_path)
-        )
+        notes.append(Note(NoteKind.NOT_INSTALLED, "record is not installed (its code is gone)", record.class_path))
 
     for field in OVERRIDABLE_FIELDS:
         op, note = _plan_scalar(ref, record, code, intent, field)
@@ -223,12 +213,8 @@ def _plan_scalar(
             NoteKind.COLLISION_SUFFIX, f"name {db_value!r} keeps Nautobot's collision suffix", ref.class_path
         )
     if code_value is None:
-        remark = (
-            "class value unknown (job not in the scanned code): value kept, Nautobot's next refresh sets it"
-        )
-        return SetField(
-            ref, field, db_value, db_value, True, False, Verdict.RELEASE_OVERRIDE, provenance, remark
-        ), None
+        remark = "class value unknown (job not in the scanned code): value kept, Nautobot's next refresh sets it"
+        return SetField(ref, field, db_value, db_value, True, False, Verdict.RELEASE_OVERRIDE, provenance, remark), None
     return SetField(ref, field, db_value, code_value, True, False, Verdict.RELEASE_OVERRIDE, provenance), None
 
 
@@ -247,9 +233,7 @@ def _plan_queue_fields(
     db_eligible = tuple(sorted(by_id[q].name for q in record.job_queue_ids))
     code_default, code_eligible = _code_queues(code, settings) if code else (None, None)
     errors = [
-        Diagnostic(
-            pin.location, f"queue {name!r} exists nowhere: declare it under queues: or create it in Nautobot"
-        )
+        Diagnostic(pin.location, f"queue {name!r} exists nowhere: declare it under queues: or create it in Nautobot")
         for field in ("default_job_queue", "job_queues")
         if (pin := intent.pins.get(field)) is not None
         for name in (pin.value if isinstance(pin.value, tuple) else (str(pin.value),))
@@ -266,9 +250,7 @@ def _plan_queue_fields(
         "default_job_queue" in record.overrides,
         code_default,
     )
-    eligible = _target(
-        intent, "job_queues", ignored_all, db_eligible, "job_queues" in record.overrides, code_eligible
-    )
+    eligible = _target(intent, "job_queues", ignored_all, db_eligible, "job_queues" in record.overrides, code_eligible)
     notes: list[Note] = []
     eligible_value = tuple(sorted(set(eligible.value) if isinstance(eligible.value, tuple) else ()))
     if default.value not in eligible_value:
@@ -350,9 +332,7 @@ def _target(
         redundant = code_value is not None and _same(value, code_value) and field not in intent.shadowing
         return _QueueTarget(value, True, Verdict.REDUNDANT_PIN if redundant else Verdict.SET_OVERRIDE, pin)
     if db_flag:
-        return _QueueTarget(
-            code_value if code_value is not None else db_value, False, Verdict.RELEASE_OVERRIDE, None
-        )
+        return _QueueTarget(code_value if code_value is not None else db_value, False, Verdict.RELEASE_OVERRIDE, None)
     return _QueueTarget(db_value, False, None)
 
 
@@ -382,15 +362,12 @@ def _name_clashes(
     errors = []
     for name, paths in sorted(owners.items()):
         if len(paths) > 1:
-            pin = next(
-                (intents[p].pins["name"] for p in paths if p in intents and "name" in intents[p].pins), None
-            )
+            pin = next((intents[p].pins["name"] for p in paths if p in intents and "name" in intents[p].pins), None)
             location = pin.location if pin else Location("<database>")
             errors.append(
                 Diagnostic(
                     location,
-                    f"jobs {', '.join(sorted(paths))} would all be named {name!r}; "
-                    "Job names are unique in Nautobot",
+                    f"jobs {', '.join(sorted(paths))} would all be named {name!r}; Job names are unique in Nautobot",
                 )
             )
     return errors
