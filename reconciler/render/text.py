@@ -35,14 +35,13 @@ def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
         elif isinstance(op, UpdateQueue):
             lines.append(style(f"  ~ queue {op.name!r}", "yellow") + f"  ({op.location})")
             lines += [f"      {column}: {before!r} -> {after!r}" for column, before, after in op.changes]
-    current_job = None
-    for op in plan.operations:
-        if not isinstance(op, SetField | SetEnabled):
-            continue
-        if op.job.id != current_job:
-            current_job = op.job.id
-            lines.append(style(f"  ~ job {op.job.class_path}", "yellow") + f"  ({op.job.name!r})")
-        lines += _job_lines(op, style)
+    for job_ops in _by_job(plan):
+        first = job_ops[0]
+        lines.append(style(f"  ~ job {first.job.class_path}", "yellow") + f"  ({first.job.name!r})")
+        for op in job_ops:
+            lines += _job_lines(op, style)
+        whys = dict.fromkeys(w for op in job_ops if (w := op.why if isinstance(op, SetEnabled) else op.provenance.why))
+        lines += [f"      why: {why}" for why in whys]
     if plan.notes:
         lines.append("")
         lines.append(style("Notes:", "bold"))
@@ -53,18 +52,24 @@ def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _by_job(plan: Plan) -> list[list[SetField | SetEnabled]]:
+    """A reader wants one block per job (operations run in phases: queues, overrides, enabled...)."""
+    blocks: dict[str, list[SetField | SetEnabled]] = {}
+    for op in plan.operations:
+        if isinstance(op, SetField | SetEnabled):
+            blocks.setdefault(op.job.class_path, []).append(op)
+    return [blocks[path] for path in sorted(blocks)]
+
+
 def _job_lines(op: SetField | SetEnabled, style: Style) -> list[str]:
     if isinstance(op, SetEnabled):
         colour = "green" if op.after else "red"
-        line = f"      {style('enabled', colour)}: {_fmt(op.before)} -> {_fmt(op.after)}   manifest ({op.location})"
-        return [line] + ([f"        why: {op.why}"] if op.why else [])
+        return [f"      {style('enabled', colour)}: {_fmt(op.before)} -> {_fmt(op.after)}   manifest ({op.location})"]
     flag = _flag_change(op.override_before, op.override_after)
     lines = [f"      {op.field}: {_fmt(op.before)} -> {_fmt(op.after)}   [{op.verdict}{flag}]"]
     lines.append("        " + _provenance(op.provenance))
     if op.remark:
         lines.append(f"        note: {op.remark}")
-    if op.provenance.why:
-        lines.append(f"        why: {op.provenance.why}")
     return lines
 
 
