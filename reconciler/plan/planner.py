@@ -61,13 +61,14 @@ def plan(desired: DesiredState, discovery: Discovery, snapshot: Snapshot, settin
     notes += [Note(NoteKind.DISCOVERY, d.message, location=d.location) for d in discovery.problems]
 
     queue_ops, known_queues = _plan_queues(desired, discovery, snapshot, settings)
+    context = _Context(snapshot, settings, frozenset(known_queues))
     job_ops: list[Operation] = []
     for class_path in sorted(records):
         record = records[class_path]
         intent = resolution.intents.get(class_path)
         if intent is None:
             continue
-        ops, job_notes, job_errors = _plan_job(record, code.get(class_path), intent, snapshot, settings, known_queues)
+        ops, job_notes, job_errors = _plan_job(record, code.get(class_path), intent, context)
         job_ops += ops
         notes += job_notes
         errors += job_errors
@@ -148,13 +149,17 @@ def _code_queues(job: DiscoveredJob, settings: PlanSettings) -> tuple[str, tuple
     return names[0], tuple(sorted(set(names)))
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every job's planning shares."""
+
+    snapshot: Snapshot
+    settings: PlanSettings
+    known_queues: frozenset[str]
+
+
 def _plan_job(
-    record: JobRecord,
-    code: DiscoveredJob | None,
-    intent: JobIntent,
-    snapshot: Snapshot,
-    settings: PlanSettings,
-    known_queues: set[str],
+    record: JobRecord, code: DiscoveredJob | None, intent: JobIntent, context: _Context
 ) -> tuple[list[Operation], list[Note], list[Diagnostic]]:
     ref = JobRef(record.id, record.class_path, record.values.name)
     ops: list[Operation] = []
@@ -172,9 +177,7 @@ def _plan_job(
     if enabled is not None and IGNORE_ENABLED not in intent.ignored and enabled.value != record.enabled:
         ops.append(SetEnabled(ref, record.enabled, bool(enabled.value), enabled.location, enabled.why))
 
-    queue_ops, queue_notes, queue_errors = _plan_queue_fields(
-        ref, record, code, intent, snapshot, settings, known_queues
-    )
+    queue_ops, queue_notes, queue_errors = _plan_queue_fields(ref, record, code, intent, context)
     return ops + queue_ops, notes + queue_notes, errors + queue_errors
 
 
@@ -219,25 +222,19 @@ def _plan_scalar(
 
 
 def _plan_queue_fields(
-    ref: JobRef,
-    record: JobRecord,
-    code: DiscoveredJob | None,
-    intent: JobIntent,
-    snapshot: Snapshot,
-    settings: PlanSettings,
-    known_queues: set[str],
+    ref: JobRef, record: JobRecord, code: DiscoveredJob | None, intent: JobIntent, context: _Context
 ) -> tuple[list[Operation], list[Note], list[Diagnostic]]:
     ignored_all = IGNORE_QUEUES in intent.ignored
-    by_id = snapshot.queues_by_id
+    by_id = context.snapshot.queues_by_id
     db_default = by_id[record.default_job_queue_id].name
     db_eligible = tuple(sorted(by_id[q].name for q in record.job_queue_ids))
-    code_default, code_eligible = _code_queues(code, settings) if code else (None, None)
+    code_default, code_eligible = _code_queues(code, context.settings) if code else (None, None)
     errors = [
         Diagnostic(pin.location, f"queue {name!r} exists nowhere: declare it under queues: or create it in Nautobot")
         for field in ("default_job_queue", "job_queues")
         if (pin := intent.pins.get(field)) is not None
         for name in (pin.value if isinstance(pin.value, tuple) else (str(pin.value),))
-        if name not in known_queues
+        if name not in context.known_queues
     ]
     if errors:
         return [], [], errors
