@@ -55,7 +55,8 @@ def counting(engine: Engine) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(*args: object) -> None:
-        statements.append(str(args[2]))
+        if not str(args[2]).startswith("BEGIN"):  # transaction control, not a query
+            statements.append(str(args[2]))
 
     event.listen(engine, "before_cursor_execute", record)
     try:

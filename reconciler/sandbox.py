@@ -31,6 +31,7 @@ from reconciler.nautobot.tables import (
     metadata,
 )
 from reconciler.nautobot.writer import insert_queue, set_job_queues
+from reconciler.state.migrate import upgrade
 
 JOB_MAX_NAME_LENGTH = 100
 
@@ -80,6 +81,7 @@ def build_sandbox(
             _marker_metadata.create_all(connection)
             _seed(connection, now)
         report.database_created = True
+    upgrade(engine)  # nbjobs' own tables (history, lock), as `nbjobs db upgrade` makes them
     with engine.begin() as connection:
         _refresh(connection, discovery, default_queue, now, report)
     return report

@@ -13,11 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import URL, Engine, create_engine, inspect, text
+from sqlalchemy import URL, Engine, MetaData, create_engine, inspect, text
 
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
-from reconciler.nautobot.tables import metadata
-from reconciler.sandbox import _marker_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -78,13 +76,13 @@ def db_engine(db_target: DatabaseTarget) -> Iterator[Engine]:
 
 
 def _empty(target: DatabaseTarget) -> None:
+    """Drop every table (Nautobot's mirror, the sandbox marker, nbjobs' own), whatever created it."""
     engine = create_db_engine(target)
     try:
         with engine.begin() as connection:
-            if inspect(connection).get_table_names():
-                _marker_metadata.drop_all(connection)
-                metadata.drop_all(connection)
-                leftovers = inspect(connection).get_table_names()
-                assert not leftovers, f"tests left unknown tables behind: {leftovers}"
+            existing = MetaData()
+            existing.reflect(connection)
+            existing.drop_all(connection)
+            assert not inspect(connection).get_table_names()
     finally:
         engine.dispose()

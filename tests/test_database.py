@@ -14,7 +14,7 @@ from builders import code, desired, entry, queue_spec
 from sqlalchemy import URL, Engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from reconciler.apply import StalePlanError, apply
+from reconciler.apply import ApplyOptions, StalePlanError, apply
 from reconciler.diagnostics import NbjobsError
 from reconciler.discovery.types import Discovery
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
@@ -115,7 +115,9 @@ def test_apply_writes_what_was_planned_with_a_change_log_and_converges(
     db_engine: Engine, db_target: DatabaseTarget
 ) -> None:
     build_sandbox(db_engine, CODE, clock=_clock)
-    result = apply(db_engine, MANIFEST, CODE, PlanSettings(), username="admin", revision="abc123", clock=_clock)
+    result = apply(
+        db_engine, MANIFEST, CODE, PlanSettings(), ApplyOptions(username="admin", revision="abc123", clock=_clock)
+    )
     assert result.object_changes == 4  # 2 jobs updated, queue "heavy" updated (celery->kubernetes), "bulk" created
     jobs = _jobs(db_engine)
     audit = jobs["audits.DeviceAudit"]
@@ -167,9 +169,9 @@ def test_apply_writes_what_was_planned_with_a_change_log_and_converges(
 @pytest.mark.database
 def test_releasing_an_override_writes_the_class_value(db_engine: Engine) -> None:
     build_sandbox(db_engine, CODE, clock=_clock)
-    apply(db_engine, MANIFEST, CODE, PlanSettings(), clock=_clock)
+    apply(db_engine, MANIFEST, CODE, PlanSettings(), ApplyOptions(clock=_clock))
     released = desired(entry("audits.DeviceAudit", 1, enabled=True), queues=MANIFEST.queues)
-    result = apply(db_engine, released, CODE, PlanSettings(), clock=_clock)
+    result = apply(db_engine, released, CODE, PlanSettings(), ApplyOptions(clock=_clock))
     assert result.object_changes == 2  # the job, and queue "heavy" whose assignment went away
     audit = _jobs(db_engine)["audits.DeviceAudit"]
     assert (audit["time_limit"], audit["time_limit_override"]) == (1800.0, False)
@@ -199,9 +201,9 @@ def test_nothing_is_half_applied(db_engine: Engine, monkeypatch: pytest.MonkeyPa
         calls.append(args)
         raise RuntimeError("disk full")  # after queues, jobs and assignments were written
 
-    monkeypatch.setattr("reconciler.apply.write_object_changes", failing_object_changes)
+    monkeypatch.setattr("reconciler.apply.writes.write_object_changes", failing_object_changes)
     with pytest.raises(RuntimeError):
-        apply(db_engine, MANIFEST, CODE, PlanSettings(), clock=_clock)
+        apply(db_engine, MANIFEST, CODE, PlanSettings(), ApplyOptions(clock=_clock))
     assert len(calls) == 1
     assert _jobs(db_engine) == before
     assert _queues_of(db_engine, "audits.DeviceAudit") == {"default"}
@@ -220,7 +222,7 @@ def test_a_plan_that_moved_is_refused(db_engine: Engine) -> None:
             extras_job.update().where(extras_job.c.job_class_name == "ConfigBackup").values(enabled=True)
         )
     with pytest.raises(StalePlanError):
-        apply(db_engine, MANIFEST, CODE, PlanSettings(), expected=shown, clock=_clock)
+        apply(db_engine, MANIFEST, CODE, PlanSettings(), ApplyOptions(clock=_clock), expected=shown)
     assert _jobs(db_engine)["audits.DeviceAudit"]["enabled"] is False
 
 
@@ -228,7 +230,7 @@ def test_a_plan_that_moved_is_refused(db_engine: Engine) -> None:
 def test_unknown_user_is_refused_before_writing(db_engine: Engine) -> None:
     build_sandbox(db_engine, CODE, clock=_clock)
     with pytest.raises(NbjobsError, match="'nobody' does not exist"):
-        apply(db_engine, MANIFEST, CODE, PlanSettings(), username="nobody", clock=_clock)
+        apply(db_engine, MANIFEST, CODE, PlanSettings(), ApplyOptions(username="nobody", clock=_clock))
     assert _jobs(db_engine)["audits.DeviceAudit"]["enabled"] is False
 
 
@@ -237,7 +239,8 @@ def _count_queries(engine: Engine) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
+        if not statement.startswith("BEGIN"):  # transaction control, not a query
+            statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
     try:

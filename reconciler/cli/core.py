@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from reconciler.apply import apply
+from reconciler.apply import ApplyOptions, apply
 from reconciler.cli import common
 from reconciler.diagnostics import NbjobsError, Severity
 from reconciler.discovery.types import Discovery
@@ -121,8 +121,8 @@ def _apply(args: argparse.Namespace) -> int:
     engine = create_db_engine(target)
     try:
         settings = PlanSettings(common.default_queue(args))
-        result = apply(engine, desired, discovery, settings, database=target.display_url, username=args.username,
-                       revision=revision, expected=shown)  # fmt: skip
+        options = ApplyOptions(database=target.display_url, username=args.username, revision=revision)
+        result = apply(engine, desired, discovery, settings, options, expected=shown)
     finally:
         engine.dispose()
     print(f"Apply complete: {len(result.plan.operations)} change(s), {result.object_changes} change-log entr(ies).")

@@ -100,8 +100,17 @@ def create_db_engine(target: DatabaseTarget) -> Engine:
 
 def _enforce_sqlite_foreign_keys(engine: Engine) -> None:
     # SQLite ignores foreign keys unless asked; the sandbox must fail where Nautobot's database would.
+    # The driver's own implicit transactions are turned off so SQLAlchemy's begin() emits BEGIN itself
+    # (SQLAlchemy's documented recipe): then DDL is transactional and an apply can BEGIN IMMEDIATE to
+    # take the database's write lock up front (execution option sqlite_begin="IMMEDIATE").
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")

@@ -32,7 +32,7 @@ from sqlalchemy import (
     Uuid,
 )
 
-from reconciler.nautobot.types import BigIdentity, JsonColumn, UtcDateTime
+from reconciler.dbtypes import BigIdentity, JsonColumn, UtcDateTime
 
 metadata = MetaData()
 

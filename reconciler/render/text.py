@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from reconciler.manifest.types import PinValue
 from reconciler.plan.operations import CreateQueue, Note, Plan, Provenance, SetEnabled, SetField, UpdateQueue
-from reconciler.render.summary import Summary
+from reconciler.plan.summary import Summary
 
 Style = Callable[[str, str], str]
 

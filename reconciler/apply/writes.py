@@ -1,93 +1,39 @@
-"""Carry a plan out in one transaction, exactly as Nautobot itself would have written it.
-
-The snapshot, the plan and the writes share one transaction: what is written is what was planned
-against, and after writing the plan is computed again inside the same transaction; anything but an
-empty plan rolls everything back. Nothing is ever half-applied.
-"""
+"""Write a plan's operations as Nautobot itself would have written them, with their change log."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from reconciler import __version__
-from reconciler.diagnostics import NbjobsError
-from reconciler.discovery.types import Discovery
-from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.changelog import ChangeContext, ChangedObject, write_object_changes
-from reconciler.nautobot.snapshot import read_snapshot
+from reconciler.nautobot.permissions import UserRecord
 from reconciler.nautobot.writer import (
     change_job_queues,
-    find_user,
     insert_queue,
     queue_ids_by_name,
     update_jobs,
     update_queue,
 )
 from reconciler.plan.operations import CreateQueue, Plan, SetEnabled, SetField, UpdateQueue
-from reconciler.plan.planner import PlanSettings, plan
-
-
-class StalePlanError(NbjobsError):
-    """The database moved between showing a plan and applying it."""
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    plan: Plan
-    object_changes: int
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def apply(
-    engine: Engine,
-    desired: DesiredState,
-    discovery: Discovery,
-    settings: PlanSettings,
-    *,
-    database: str = "",
-    username: str | None = None,
-    revision: str | None = None,
-    expected: Plan | None = None,
-    clock: Callable[[], datetime] = utc_now,
-) -> ApplyResult:
-    """Plan and write in one transaction. With `expected`, refuse unless the plan is exactly that one."""
-    with engine.begin() as connection:
-        current = plan(desired, discovery, read_snapshot(connection, database), settings)
-        if expected is not None and current.operations != expected.operations:
-            raise StalePlanError("the database changed since the plan was shown; nothing was applied, plan again")
-        if current.is_empty:
-            return ApplyResult(current, 0)
-        context = _change_context(connection, username, revision)
-        written = execute(connection, current, context, clock)
-        after = plan(desired, discovery, read_snapshot(connection, database), settings)
-        if not after.is_empty:
-            raise NbjobsError(
-                f"internal error: {len(after.operations)} change(s) remain after applying; everything was rolled back"
-            )
-    return ApplyResult(current, written)
-
-
-def _change_context(connection: Connection, username: str | None, revision: str | None) -> ChangeContext:
-    user_id: UUID | None = None
-    user_name = ""
-    if username:
-        user = find_user(connection, username)
-        if user is None:
-            raise NbjobsError(f"Nautobot user {username!r} does not exist; nothing was applied")
-        user_id, user_name, active = user
-        if not active:
-            raise NbjobsError(f"Nautobot user {username!r} is inactive; nothing was applied")
+def change_context(user: UserRecord | None, revision: str | None) -> ChangeContext:
     detail = f"nbjobs {__version__}; manifests at {revision}" if revision else f"nbjobs {__version__}"
-    return ChangeContext(request_id=uuid4(), user_id=user_id, user_name=user_name, detail=detail)
+    return ChangeContext(
+        request_id=uuid4(),
+        user_id=user.id if user else None,
+        user_name=user.username if user else "",
+        detail=detail,
+    )
 
 
 def execute(

@@ -1,0 +1,257 @@
+"""Carry a plan out in one transaction, exactly as Nautobot itself would have written it.
+
+Every apply runs in one transaction that holds nbjobs' apply lock (reconciler.apply.lock), in order:
+1. prepare: from manifests, plan inside the transaction (and, when the plan was shown first, refuse
+   unless it is exactly that one); from a saved plan, check the database identity and the
+   before-images of every touched row, refusing with what moved;
+2. act as the Nautobot user given (--as): refuse, listing what is missing, unless the user holds
+   every permission the plan needs;
+3. write the operations and their change log (reconciler.apply.writes);
+4. verify: from manifests the plan is computed again and must be empty; from a saved plan the touched
+   rows must read back as planned. Anything else rolls everything back;
+5. record the apply and each change in nbjobs' history, in the same transaction.
+A refused or failed apply is recorded in the history too, in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from reconciler.apply.writes import change_context, execute, utc_now
+from reconciler.apply.lock import Holder, LockHeldError, locked_transaction
+from reconciler.apply.saved import SavedPlan, SavedPlanError, database_identity, sources_digest
+from reconciler.diagnostics import NbjobsError
+from reconciler.discovery.types import Discovery
+from reconciler.manifest.types import DesiredState
+from reconciler.nautobot.images import Image, read_images
+from reconciler.nautobot.permissions import UserRecord, read_user
+from reconciler.nautobot.snapshot import read_snapshot
+from reconciler.plan.images import expected_after, labels, moved, touched
+from reconciler.plan.operations import CreateQueue, Plan, SetEnabled, SetField, UpdateQueue
+from reconciler.plan.permissions import Denial, Grant, UserGrants, denials, required_permissions
+from reconciler.plan.planner import PlanSettings, plan
+from reconciler.plan.summary import Summary
+from reconciler.state.history import ApplyRecord, ChangeRecord, record_apply
+from reconciler.state.migrate import require_current
+
+__all__ = [
+    "ApplyOptions",
+    "ApplyResult",
+    "LockHeldError",
+    "PermissionDeniedError",
+    "SavedPlanError",
+    "StalePlanError",
+    "apply",
+    "apply_saved",
+    "utc_now",
+]
+
+
+class StalePlanError(NbjobsError):
+    """The database moved since the plan was made or shown."""
+
+
+class PermissionDeniedError(NbjobsError):
+    def __init__(self, username: str, missing: list[Denial]) -> None:
+        lines = "\n".join(f"  - {denial}" for denial in missing)
+        super().__init__(f"user {username!r} lacks {len(missing)} permission(s) this plan needs; nothing was "
+                         f"changed:\n{lines}")  # fmt: skip
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    database: str = ""  # display name, password masked
+    username: str | None = None
+    revision: str | None = None
+    lock_timeout: float = 0.0
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    plan: Plan
+    object_changes: int
+    apply_id: UUID
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    plan: Plan
+    before: dict[str, Image]
+    verify: Callable[[Connection], str | None]  # a problem, or None when the writes read back as planned
+    plan_digest: str | None
+    sources_digest: str | None
+
+
+def apply(
+    engine: Engine,
+    desired: DesiredState,
+    discovery: Discovery,
+    settings: PlanSettings,
+    options: ApplyOptions | None = None,
+    *,
+    expected: Plan | None = None,
+) -> ApplyResult:
+    """Plan from the manifests and code inside the transaction and write it."""
+    options = options or ApplyOptions()
+    sources = sources_digest(desired, discovery)
+
+    def prepare(connection: Connection) -> _Prepared:
+        current = plan(desired, discovery, read_snapshot(connection, options.database), settings)
+        if expected is not None and current.operations != expected.operations:
+            raise StalePlanError("the database changed since the plan was shown; nothing was applied, plan again")
+        rows = touched(current)
+
+        def verify(after: Connection) -> str | None:
+            left = plan(desired, discovery, read_snapshot(after, options.database), settings)
+            return None if left.is_empty else f"{len(left.operations)} change(s) remain after applying"
+
+        return _Prepared(current, read_images(connection, rows.job_ids, rows.queue_names), verify, None, sources)
+
+    return _run(engine, options, prepare)
+
+
+def apply_saved(engine: Engine, saved: SavedPlan, options: ApplyOptions | None = None) -> ApplyResult:
+    """Apply exactly a saved plan, or refuse, changing nothing, if any row it touches moved since."""
+    options = replace(options or ApplyOptions(), revision=(options.revision if options else None) or saved.revision)
+    rows = touched(saved.plan)
+    names = labels(saved.plan)
+
+    def prepare(connection: Connection) -> _Prepared:
+        if database_identity(connection) != saved.database_identity:
+            raise SavedPlanError("the plan was made against another database; nothing was applied")
+        now = read_images(connection, rows.job_ids, rows.queue_names)
+        stale = moved(saved.before, now, names)
+        if stale:
+            listed = "\n".join(f"  - {change}" for change in stale)
+            raise StalePlanError(f"the plan is stale: {len(stale)} field(s) it depends on moved since it was made; "
+                                 f"nothing was applied, plan again:\n{listed}")  # fmt: skip
+        wanted = expected_after(saved.before, saved.plan)
+
+        def verify(after: Connection) -> str | None:
+            off = moved(wanted, read_images(after, rows.job_ids, rows.queue_names), names)
+            return None if not off else "rows do not read back as planned: " + "; ".join(map(str, off))
+
+        return _Prepared(saved.plan, saved.before, verify, saved.digest, saved.sources_digest)
+
+    return _run(engine, options, prepare)
+
+
+def _run(engine: Engine, options: ApplyOptions, prepare: Callable[[Connection], _Prepared]) -> ApplyResult:
+    started = options.clock()
+    with engine.connect() as connection:
+        require_current(connection)
+    apply_id = uuid4()
+    holder = Holder.this_process(started, options.revision, options.username)
+    prepared: _Prepared | None = None
+    try:
+        with locked_transaction(engine, holder, options.lock_timeout) as connection:
+            prepared = prepare(connection)
+            user = _acting_user(connection, options.username, prepared)
+            written = 0
+            request_id = None
+            if not prepared.plan.is_empty:
+                context = change_context(user, options.revision)
+                written, request_id = execute(connection, prepared.plan, context, options.clock), context.request_id
+                problem = prepared.verify(connection)
+                if problem:
+                    raise NbjobsError(f"internal error: {problem}; everything was rolled back")
+            outcome = "applied" if written else "no-changes"
+            record_apply(connection, _record(apply_id, options, holder, prepared, outcome, "", request_id),
+                         _changes(prepared.plan))  # fmt: skip
+    except NbjobsError as exc:
+        outcome = "refused" if _is_refusal(exc) else "failed"
+        _record_outside(engine, _record(apply_id, options, holder, prepared, outcome, str(exc), None))
+        raise
+    except SQLAlchemyError as exc:
+        _record_outside(engine, _record(apply_id, options, holder, prepared, "failed", str(exc).splitlines()[0], None))
+        raise
+    return ApplyResult(prepared.plan, written, apply_id)
+
+
+def _is_refusal(exc: NbjobsError) -> bool:
+    """Refused: the apply met a guard. Failed: it broke."""
+    return not str(exc).startswith("internal error")
+
+
+def _acting_user(connection: Connection, username: str | None, prepared: _Prepared) -> UserRecord | None:
+    if username is None:
+        return None
+    found = read_user(connection, username)
+    if found is None:
+        raise NbjobsError(f"Nautobot user {username!r} does not exist; nothing was applied")
+    user, permissions = found
+    grants = UserGrants(user.username, user.is_active, user.is_superuser, tuple(
+        Grant(p.name, frozenset(p.actions), frozenset(p.object_types), p.constraints) for p in permissions
+    ))  # fmt: skip
+    after = expected_after(prepared.before, prepared.plan)
+    missing = denials(required_permissions(prepared.plan), grants, prepared.before, after)
+    if missing:
+        raise PermissionDeniedError(username, missing)
+    return user
+
+
+def _record(
+    apply_id: UUID,
+    options: ApplyOptions,
+    holder: Holder,
+    prepared: _Prepared | None,
+    outcome: str,
+    message: str,
+    request_id: UUID | None,
+) -> ApplyRecord:
+    return ApplyRecord(
+        id=apply_id,
+        started_at=holder.started_at,
+        finished_at=options.clock(),
+        user_name=options.username or "",
+        host=holder.host,
+        revision=options.revision,
+        plan_digest=prepared.plan_digest if prepared else None,
+        sources_digest=prepared.sources_digest if prepared else None,
+        database=options.database,
+        outcome=outcome,
+        message=message,
+        counts=asdict(Summary.of(prepared.plan)) if prepared else {},
+        request_id=request_id,
+    )
+
+
+def _record_outside(engine: Engine, entry: ApplyRecord) -> None:
+    """History of a refused or failed apply, in its own transaction; best effort (the database may be
+    the very thing that failed, or another apply may hold SQLite's write lock)."""
+    with suppress(SQLAlchemyError), engine.begin() as connection:
+        record_apply(connection, entry, [])
+
+
+def _changes(plan_: Plan) -> list[ChangeRecord]:
+    changes: list[ChangeRecord] = []
+    for op in plan_.operations:
+        if isinstance(op, CreateQueue):
+            after: Any = {"queue_type": op.queue_type, "description": op.description}
+            changes.append(ChangeRecord("jobqueue", None, op.name, None, None, after, "create"))
+        elif isinstance(op, UpdateQueue):
+            changes += [ChangeRecord("jobqueue", op.queue_id, op.name, column, before, after_, "update")
+                        for column, before, after_ in op.changes]  # fmt: skip
+        elif isinstance(op, SetEnabled):
+            changes.append(ChangeRecord("job", op.job.id, op.job.class_path, "enabled", op.before, op.after, None))
+        elif isinstance(op, SetField):
+            changes.append(ChangeRecord(
+                "job", op.job.id, op.job.class_path, op.field,
+                {"value": _json(op.before), "override": op.override_before},
+                {"value": _json(op.after), "override": op.override_after}, op.verdict.value,
+            ))  # fmt: skip
+    return changes
+
+
+def _json(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value

@@ -1,0 +1,73 @@
+"""Apply history: one nbjobs_apply row per apply (applied, refused or failed) and one
+nbjobs_apply_change row per change with its before and after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, RowMapping, insert, select
+
+from reconciler.diagnostics import NbjobsError
+from reconciler.state.tables import nbjobs_apply, nbjobs_apply_change
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    object_type: str
+    object_id: UUID | None
+    object_repr: str
+    field: str | None
+    before: Any
+    after: Any
+    verdict: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyRecord:
+    id: UUID
+    started_at: datetime
+    finished_at: datetime | None
+    user_name: str
+    host: str
+    revision: str | None
+    plan_digest: str | None
+    sources_digest: str | None
+    database: str
+    outcome: str  # applied | no-changes | refused | failed
+    message: str
+    counts: dict[str, int] = field(default_factory=dict)
+    request_id: UUID | None = None
+
+
+def record_apply(connection: Connection, entry: ApplyRecord, changes: list[ChangeRecord]) -> None:
+    connection.execute(insert(nbjobs_apply).values(**entry.__dict__))
+    if changes:
+        connection.execute(
+            insert(nbjobs_apply_change),
+            [{"apply_id": entry.id, "seq": seq, **change.__dict__} for seq, change in enumerate(changes, 1)],
+        )
+
+
+def list_applies(connection: Connection, limit: int = 50) -> list[RowMapping]:
+    query = select(nbjobs_apply).order_by(nbjobs_apply.c.started_at.desc(), nbjobs_apply.c.id).limit(limit)
+    return [row._mapping for row in connection.execute(query)]
+
+
+def show_apply(connection: Connection, ident: str) -> tuple[RowMapping, list[RowMapping]]:
+    """One apply by its id or a unique prefix of it (as `nbjobs history` prints them)."""
+    wanted = ident.lower().replace("-", "")
+    matches = [r for r in list_applies(connection, limit=100_000) if r["id"].hex.startswith(wanted)]
+    if not matches:
+        raise NbjobsError(f"no apply with id {ident!r} in the history")
+    if len(matches) > 1:
+        raise NbjobsError(f"{ident!r} matches {len(matches)} applies; give more of the id")
+    entry = matches[0]
+    query = (
+        select(nbjobs_apply_change)
+        .where(nbjobs_apply_change.c.apply_id == entry["id"])
+        .order_by(nbjobs_apply_change.c.seq)
+    )
+    return entry, [row._mapping for row in connection.execute(query)]

@@ -1,0 +1,64 @@
+"""nbjobs' own tables. Their schema is created and evolved only by the Alembic migrations beside this
+module (`nbjobs db upgrade`); this metadata is what the code reads and writes through."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, ForeignKey, Integer, MetaData, String, Table, Text, Uuid
+
+from reconciler.dbtypes import BigIdentity, UtcDateTime
+
+VERSION_TABLE = "nbjobs_alembic_version"
+
+metadata = MetaData()
+
+nbjobs_meta = Table(
+    "nbjobs_meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", String(400), nullable=False),
+)
+
+nbjobs_lock = Table(
+    "nbjobs_lock",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("state", String(20), nullable=False),  # held | released
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("revision", String(100), nullable=True),
+    Column("user_name", String(150), nullable=True),
+)
+
+nbjobs_apply = Table(
+    "nbjobs_apply",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("user_name", String(150), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("revision", String(100), nullable=True),
+    Column("plan_digest", String(64), nullable=True),
+    Column("sources_digest", String(64), nullable=True),
+    Column("database", String(400), nullable=False),
+    Column("outcome", String(20), nullable=False),  # applied | no-changes | refused | failed
+    Column("message", Text, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("request_id", Uuid(), nullable=True),  # the change log's request_id for this apply
+)
+
+nbjobs_apply_change = Table(
+    "nbjobs_apply_change",
+    metadata,
+    Column("id", BigIdentity, primary_key=True, autoincrement=True),
+    Column("apply_id", Uuid(), ForeignKey("nbjobs_apply.id"), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("object_type", String(50), nullable=False),  # job | jobqueue
+    Column("object_id", Uuid(), nullable=True),
+    Column("object_repr", String(255), nullable=False),
+    Column("field", String(100), nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("verdict", String(50), nullable=True),
+)
