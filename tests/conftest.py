@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import URL, Engine, MetaData, create_engine, inspect, text
+from common import ENGINES, empty_database
+from sqlalchemy import URL, Engine, create_engine, text
 
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-ENGINES = [e for e in os.environ.get("NBJOBS_TEST_ENGINES", "sqlite,postgresql,mariadb").split(",") if e]
 
 _SERVERS = {
     "postgresql": URL.create("postgresql+psycopg", username="postgres", host="127.0.0.1", port=5432,
@@ -64,7 +60,7 @@ def db_target(request: pytest.FixtureRequest, server_databases: dict[str, URL]) 
     """An empty database on each engine in turn."""
     url = server_databases[request.param]
     target = DatabaseTarget(url, f"test {request.param}")
-    _empty(target)
+    empty_database(target)
     yield target
 
 
@@ -73,16 +69,3 @@ def db_engine(db_target: DatabaseTarget) -> Iterator[Engine]:
     engine = create_db_engine(db_target)
     yield engine
     engine.dispose()
-
-
-def _empty(target: DatabaseTarget) -> None:
-    """Drop every table (Nautobot's mirror, the sandbox marker, nbjobs' own), whatever created it."""
-    engine = create_db_engine(target)
-    try:
-        with engine.begin() as connection:
-            existing = MetaData()
-            existing.reflect(connection)
-            existing.drop_all(connection)
-            assert not inspect(connection).get_table_names()
-    finally:
-        engine.dispose()

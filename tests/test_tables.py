@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ENGINES
+from common import ENGINES
 from sqlalchemy import Engine, text
 
 from reconciler.nautobot.tables import metadata

@@ -25,9 +25,9 @@ from uuid import UUID, uuid4
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from reconciler.apply.writes import change_context, execute, utc_now
 from reconciler.apply.lock import Holder, LockHeldError, locked_transaction
 from reconciler.apply.saved import SavedPlan, SavedPlanError, database_identity, sources_digest
+from reconciler.apply.writes import change_context, execute, utc_now
 from reconciler.diagnostics import NbjobsError
 from reconciler.discovery.types import Discovery
 from reconciler.manifest.types import DesiredState

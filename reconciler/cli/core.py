@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from reconciler.apply import ApplyOptions, apply
+from reconciler.apply import ApplyOptions, ApplyResult, apply, apply_saved, saved
 from reconciler.cli import common
 from reconciler.diagnostics import NbjobsError, Severity
 from reconciler.discovery.types import Discovery
@@ -20,6 +22,7 @@ from reconciler.nautobot.snapshot import read_snapshot
 from reconciler.plan.operations import Plan
 from reconciler.plan.planner import PlanSettings, plan
 from reconciler.render.json import render_json
+from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from reconciler.sandbox import build_sandbox
 
@@ -31,14 +34,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     plan_ = commands.add_parser("plan", help="show what apply would change")
     common.add_sources(plan_)
-    plan_.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    plan_.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                       help="output format (default text; markdown for a pull-request comment)")  # fmt: skip
     plan_.add_argument("--out", type=Path, metavar="FILE", help="also save the plan as JSON to FILE")
     plan_.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 1 error, 2 changes")
     plan_.set_defaults(handler=_plan)
 
-    apply_ = commands.add_parser("apply", help="carry the plan out in one transaction")
+    apply_ = commands.add_parser(
+        "apply", help="carry the plan out in one transaction (MANIFESTS..., or one saved plan FILE.json)"
+    )
     common.add_sources(apply_)
     apply_.add_argument("--yes", action="store_true", help="apply without asking")
+    apply_.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                        help="wait this long for another apply to finish (default 0: fail at once)")  # fmt: skip
     apply_.add_argument("--as", dest="username", metavar="USERNAME", default=os.environ.get("NBJOBS_USER"),
                         help="Nautobot user recorded in the change log (default NBJOBS_USER)")  # fmt: skip
     apply_.set_defaults(handler=_apply)
@@ -68,65 +76,124 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _current_plan(args: argparse.Namespace) -> tuple[Plan, DesiredState, Discovery, DatabaseTarget, list[Path]]:
+@dataclass(frozen=True)
+class _Planned:
+    plan: Plan
+    desired: DesiredState
+    discovery: Discovery
+    target: DatabaseTarget
+    revision: str | None
+    saved: dict[str, Any] | None  # the saved-plan document, when asked for
+
+
+def _current_plan(args: argparse.Namespace, *, save: bool = False) -> _Planned:
     desired, paths = common.manifests(args)
     discovery = common.code(args)
     target = common.target(args)
     common.require_database(target)
+    revision = manifest_revision(paths)
+    settings = PlanSettings(common.default_queue(args))
     engine = create_db_engine(target)
     try:
-        with engine.connect() as connection:
-            snapshot = read_snapshot(connection, target.display_url)
+        # One repeatable-read transaction: the before-images saved are those the plan was made from.
+        # (SQLite's read transaction is one consistent snapshot already.)
+        isolation = {} if target.is_sqlite else {"isolation_level": "REPEATABLE READ"}
+        with engine.connect().execution_options(**isolation) as connection, connection.begin():
+            current = plan(desired, discovery, read_snapshot(connection, target.display_url), settings)
+            sources = saved.sources_digest(desired, discovery)
+            document = saved.build(connection, current, revision=revision, sources=sources) if save else None
     finally:
         engine.dispose()
-    return (
-        plan(desired, discovery, snapshot, PlanSettings(common.default_queue(args))),
-        desired,
-        discovery,
-        target,
-        paths,
-    )
+    return _Planned(current, desired, discovery, target, revision, document)
 
 
 def _plan(args: argparse.Namespace) -> int:
-    current, _, _, _, paths = _current_plan(args)
-    revision = manifest_revision(paths)
-    if args.out:
-        args.out.write_text(render_json(current, revision=revision), encoding="utf-8")
+    planned = _current_plan(args, save=args.out is not None)
+    current, revision = planned.plan, planned.revision
+    if args.out and planned.saved is not None:
+        args.out.write_text(saved.dumps(planned.saved), encoding="utf-8")
     if args.format == "json":
         sys.stdout.write(render_json(current, revision=revision))
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(current, revision=revision))
     else:
         header = f"nbjobs plan against {current.database}" + (f" (manifests at {revision})" if revision else "")
         sys.stdout.write(render_text(current, style=common.style(sys.stdout), header=header + "\n"))
+    if args.out:
+        print(f"Saved plan: {args.out} (apply it with `nbjobs apply {args.out}`)", file=sys.stderr)
     if args.detailed_exitcode and not current.is_empty:
         return 2
     return 0
 
 
 def _apply(args: argparse.Namespace) -> int:
-    shown, desired, discovery, target, paths = _current_plan(args)
-    revision = manifest_revision(paths)
+    if len(args.manifests) == 1 and args.manifests[0].suffix == ".json":
+        return _apply_saved(args, args.manifests[0])
+    planned = _current_plan(args)
+    shown = planned.plan
     sys.stdout.write(
         render_text(shown, style=common.style(sys.stdout), header=f"nbjobs apply against {shown.database}\n")
     )
-    if shown.is_empty:
-        return 0
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise NbjobsError("refusing to apply without --yes when not run interactively; nothing was changed")
-        answer = input("Apply these changes? Only 'yes' is accepted: ")
-        if answer.strip() != "yes":
-            print("Apply cancelled; nothing was changed.")
-            return 1
-    engine = create_db_engine(target)
+    # Even an empty plan goes through the locked transaction: it is confirmed there and recorded.
+    if not shown.is_empty and not _confirmed(args):
+        return 1
+    engine = create_db_engine(planned.target)
     try:
         settings = PlanSettings(common.default_queue(args))
-        options = ApplyOptions(database=target.display_url, username=args.username, revision=revision)
-        result = apply(engine, desired, discovery, settings, options, expected=shown)
+        options = _options(args, planned.target, planned.revision)
+        # A person approved exactly this plan; --yes (CI) approves whatever the manifests need once the
+        # lock is held, so a pipeline that waited for another apply does the rest instead of failing.
+        expected = None if args.yes else shown
+        result = apply(engine, planned.desired, planned.discovery, settings, options, expected=expected)
     finally:
         engine.dispose()
-    print(f"Apply complete: {len(result.plan.operations)} change(s), {result.object_changes} change-log entr(ies).")
+    if result.plan.operations != shown.operations:
+        print("The database changed before the lock was taken; this is what was applied:")
+        sys.stdout.write(render_text(result.plan, style=common.style(sys.stdout)))
+    _report(result)
     return 0
+
+
+def _apply_saved(args: argparse.Namespace, path: Path) -> int:
+    plan_file = saved.load(path)
+    target = common.target(args)
+    common.require_database(target)
+    header = f"nbjobs apply {path} against {target.display_url}" + (
+        f" (manifests at {plan_file.revision})" if plan_file.revision else ""
+    )
+    sys.stdout.write(render_text(plan_file.plan, style=common.style(sys.stdout), header=header + "\n"))
+    if not plan_file.plan.is_empty and not _confirmed(args):
+        return 1
+    engine = create_db_engine(target)
+    try:
+        result = apply_saved(engine, plan_file, _options(args, target, plan_file.revision))
+    finally:
+        engine.dispose()
+    _report(result)
+    return 0
+
+
+def _options(args: argparse.Namespace, target: DatabaseTarget, revision: str | None) -> ApplyOptions:
+    if args.lock_timeout < 0:
+        raise NbjobsError("--lock-timeout must be 0 or more seconds")
+    return ApplyOptions(database=target.display_url, username=args.username, revision=revision,
+                        lock_timeout=args.lock_timeout)  # fmt: skip
+
+
+def _confirmed(args: argparse.Namespace) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise NbjobsError("refusing to apply without --yes when not run interactively; nothing was changed")
+    if input("Apply these changes? Only 'yes' is accepted: ").strip() == "yes":
+        return True
+    print("Apply cancelled; nothing was changed.")
+    return False
+
+
+def _report(result: ApplyResult) -> None:
+    print(f"Apply complete: {len(result.plan.operations)} change(s), {result.object_changes} change-log entr(ies); "
+          f"history id {result.apply_id.hex[:12]}.")  # fmt: skip
 
 
 def _schema(_args: argparse.Namespace) -> int:

@@ -77,7 +77,7 @@ class Moved:
 
 def moved(expected: dict[str, Image], found: dict[str, Image], labels: dict[str, str]) -> list[Moved]:
     changes: list[Moved] = []
-    for key in sorted(expected):
+    for key in sorted(expected, key=lambda k: (labels.get(k, k), k)):
         was, now = expected[key], found.get(key)
         label = labels.get(key, key)
         if was is None or now is None:

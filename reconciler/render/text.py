@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from reconciler.manifest.types import PinValue
 from reconciler.plan.operations import CreateQueue, Note, Plan, Provenance, SetEnabled, SetField, UpdateQueue
+from reconciler.plan.permissions import required_permissions
 from reconciler.plan.summary import Summary
 
 Style = Callable[[str, str], str]
@@ -42,6 +43,7 @@ def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
             lines += _job_lines(op, style)
         whys = dict.fromkeys(w for op in job_ops if (w := op.why if isinstance(op, SetEnabled) else op.provenance.why))
         lines += [f"      why: {why}" for why in whys]
+    lines += _permission_lines(plan, style)
     if plan.notes:
         lines.append("")
         lines.append(style("Notes:", "bold"))
@@ -50,6 +52,21 @@ def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
     summary = Summary.of(plan)
     lines.append(style(summary.line(), "bold") if not plan.is_empty else f"{plan.managed_jobs} managed job(s) in sync.")
     return "\n".join(lines) + "\n"
+
+
+def _permission_lines(plan: Plan, style: Style) -> list[str]:
+    """What a user needs to apply this plan as themselves (--as), grouped by permission."""
+    grouped: dict[str, list[str]] = {}
+    for requirement in required_permissions(plan):
+        grouped.setdefault(requirement.permission, []).append(requirement.label)
+    if not grouped:
+        return []
+    lines = ["", style("Permissions needed to apply as a Nautobot user (--as):", "bold")]
+    for permission, objects in grouped.items():
+        objects.sort()
+        shown = ", ".join(objects[:3]) + (f" and {len(objects) - 3} more" if len(objects) > 3 else "")
+        lines.append(f"  - {permission}: {shown}")
+    return lines
 
 
 def _by_job(plan: Plan) -> list[list[SetField | SetEnabled]]:
