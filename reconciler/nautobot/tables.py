@@ -321,12 +321,12 @@ extras_jobhook_content_types = Table(
 extras_tag = Table(
     "extras_tag",
     metadata,
-    _uuid_pk(),
+    Column("name", String(255), nullable=False),
+    Column("id", Uuid(), primary_key=True),
     *_change_logged(),
     Column("_custom_field_data", JsonColumn, nullable=False),
-    Column("name", String(100), nullable=False),
     Column("color", String(6), nullable=False),
-    Column("description", String(200), nullable=False),
+    Column("description", String(255), nullable=False),
     UniqueConstraint("name", name="extras_tag_name_key"),
 )
 
@@ -363,7 +363,9 @@ extras_objectchange = Table(
     Column("object_data_v2", JsonColumn, nullable=True),
     Column("change_context", String(50), nullable=False),
     Column("change_context_detail", String(400), nullable=False),
-)
+    UniqueConstraint("time", "request_id", "changed_object_type_id", "changed_object_id",
+                     name="extras_objectchange_time_request_id_changed__f5f870cc_uniq"),
+)  # fmt: skip
 
 users_objectpermission = Table(
     "users_objectpermission",
@@ -415,4 +417,158 @@ users_objectpermission_users = Table(
         "user_id",
         name="users_objectpermission_u_objectpermission_id_user_3a7db108_uniq",
     ),
+)
+
+
+# Generic rows that Django's collector deletes with an object (spec section e). FKs to tables nbjobs
+# never touches (contacts, teams, roles, statuses, dynamic groups, relationships, metadata types) are
+# left out; the columns are kept.
+extras_note = Table(
+    "extras_note",
+    metadata,
+    _uuid_pk(),
+    *_change_logged(),
+    Column("assigned_object_id", Uuid(), nullable=False),
+    Column("user_name", String(150), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("assigned_object_type_id", Integer, _fk("django_content_type.id"), nullable=False),
+    Column("user_id", Uuid(), _fk("auth_user.id"), nullable=True),
+    UniqueConstraint("assigned_object_type_id", "assigned_object_id", "user_name", "created",
+                     name="extras_note_assigned_object_type_id__e1504524_uniq"),
+)  # fmt: skip
+
+extras_contactassociation = Table(
+    "extras_contactassociation",
+    metadata,
+    _uuid_pk(),
+    *_change_logged(),
+    Column("_custom_field_data", JsonColumn, nullable=False),
+    Column("associated_object_id", Uuid(), nullable=False),
+    Column("associated_object_type_id", Integer, _fk("django_content_type.id"), nullable=True),
+    Column("contact_id", Uuid(), nullable=True),
+    Column("role_id", Uuid(), nullable=False),
+    Column("status_id", Uuid(), nullable=False),
+    Column("team_id", Uuid(), nullable=True),
+    UniqueConstraint("contact_id", "associated_object_type_id", "associated_object_id", "role_id",
+                     name="extras_contactassociatio_contact_id_associated_ob_e743dc3a_uniq"),
+    UniqueConstraint("team_id", "associated_object_type_id", "associated_object_id", "role_id",
+                     name="extras_contactassociatio_team_id_associated_objec_e8ebb4d5_uniq"),
+)  # fmt: skip
+
+extras_staticgroupassociation = Table(
+    "extras_staticgroupassociation",
+    metadata,
+    _uuid_pk(),
+    *_change_logged(),
+    Column("_custom_field_data", JsonColumn, nullable=False),
+    Column("associated_object_id", Uuid(), nullable=False),
+    Column("associated_object_type_id", Integer, _fk("django_content_type.id"), nullable=False),
+    Column("dynamic_group_id", Uuid(), nullable=False),
+    UniqueConstraint("dynamic_group_id", "associated_object_type_id", "associated_object_id",
+                     name="extras_staticgroupassoci_dynamic_group_id_associa_086dca7c_uniq"),
+)  # fmt: skip
+
+extras_relationshipassociation = Table(
+    "extras_relationshipassociation",
+    metadata,
+    _uuid_pk(),
+    Column("source_id", Uuid(), nullable=False),
+    Column("destination_id", Uuid(), nullable=False),
+    Column("destination_type_id", Integer, _fk("django_content_type.id"), nullable=False),
+    Column("relationship_id", Uuid(), nullable=False),
+    Column("source_type_id", Integer, _fk("django_content_type.id"), nullable=False),
+    UniqueConstraint("relationship_id", "source_type_id", "source_id", "destination_type_id", "destination_id",
+                     name="extras_relationshipassoc_relationship_id_source_t_6826a98b_uniq"),
+)  # fmt: skip
+
+extras_objectmetadata = Table(
+    "extras_objectmetadata",
+    metadata,
+    _uuid_pk(),
+    *_change_logged(),
+    Column("scoped_fields", JsonColumn, nullable=False),
+    Column("_value", JsonColumn, nullable=True),
+    Column("assigned_object_id", Uuid(), nullable=False),
+    Column("assigned_object_type_id", Integer, _fk("django_content_type.id"), nullable=False),
+    Column("contact_id", Uuid(), nullable=True),
+    Column("metadata_type_id", Uuid(), nullable=False),
+    Column("team_id", Uuid(), nullable=True),
+)
+
+# Approval workflows (spec section a11): a pending workflow holds a ScheduledJob in state "pending".
+extras_approvalworkflowdefinition = Table(
+    "extras_approvalworkflowdefinition",
+    metadata,
+    _uuid_pk(),
+    *_change_logged(),
+    Column("_custom_field_data", JsonColumn, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("model_constraints", JsonColumn, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("model_content_type_id", Integer, _fk("django_content_type.id"), nullable=False),
+    UniqueConstraint("model_content_type_id", "weight",
+                     name="extras_approvalworkflowd_model_content_type_id_we_a7156a7e_uniq"),
+    UniqueConstraint("name", name="extras_approvalworkflowdefinition_name_key"),
+)  # fmt: skip
+
+extras_approvalworkflowstagedefinition = Table(
+    "extras_approvalworkflowstagedefinition",
+    metadata,
+    _uuid_pk(),
+    *_change_logged(),
+    Column("_custom_field_data", JsonColumn, nullable=False),
+    Column("sequence", Integer, CheckConstraint("sequence >= 0"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("min_approvers", Integer, CheckConstraint("min_approvers >= 0"), nullable=False),
+    Column("denial_message", String(255), nullable=False),
+    Column("approval_workflow_definition_id", Uuid(), _fk("extras_approvalworkflowdefinition.id"), nullable=False),
+    Column("approver_group_id", Integer, _fk("auth_group.id"), nullable=False),
+    UniqueConstraint("approval_workflow_definition_id", "name",
+                     name="extras_approvalworkflows_approval_workflow_defini_4ca372ff_uniq"),
+    UniqueConstraint("approval_workflow_definition_id", "sequence",
+                     name="extras_approvalworkflows_approval_workflow_defini_83c5e3bf_uniq"),
+)  # fmt: skip
+
+extras_approvalworkflow = Table(
+    "extras_approvalworkflow",
+    metadata,
+    _uuid_pk(),
+    *_change_logged(),
+    Column("_custom_field_data", JsonColumn, nullable=False),
+    Column("object_under_review_object_id", Uuid(), nullable=False),
+    Column("current_state", String(255), nullable=False),
+    Column("decision_date", UtcDateTime(), nullable=True),
+    Column("user_name", String(150), nullable=False),
+    Column("approval_workflow_definition_id", Uuid(), _fk("extras_approvalworkflowdefinition.id"), nullable=True),
+    Column("object_under_review_content_type_id", Integer, _fk("django_content_type.id"), nullable=False),
+    Column("user_id", Uuid(), _fk("auth_user.id"), nullable=True),
+    UniqueConstraint("approval_workflow_definition_id", "object_under_review_content_type_id",
+                     "object_under_review_object_id",
+                     name="extras_approvalworkflow_approval_workflow_defini_1ab9fae5_uniq"),
+)  # fmt: skip
+
+extras_approvalworkflowstage = Table(
+    "extras_approvalworkflowstage",
+    metadata,
+    _uuid_pk(),
+    *_change_logged(),
+    Column("_custom_field_data", JsonColumn, nullable=False),
+    Column("state", String(255), nullable=False),
+    Column("decision_date", UtcDateTime(), nullable=True),
+    Column("approval_workflow_id", Uuid(), _fk("extras_approvalworkflow.id"), nullable=False),
+    Column("approval_workflow_stage_definition_id", Uuid(), _fk("extras_approvalworkflowstagedefinition.id"),
+           nullable=True),
+    UniqueConstraint("approval_workflow_id", "approval_workflow_stage_definition_id",
+                     name="extras_approvalworkflows_approval_workflow_id_app_42233e40_uniq"),
+)  # fmt: skip
+
+extras_approvaluserresponse = Table(
+    "extras_approvaluserresponse",
+    metadata,
+    _uuid_pk(),
+    Column("comments", String(255), nullable=False),
+    Column("state", String(255), nullable=False),
+    Column("approval_workflow_stage_id", Uuid(), _fk("extras_approvalworkflowstage.id"), nullable=False),
+    Column("user_id", Uuid(), _fk("auth_user.id"), nullable=False),
+    Column("last_updated", UtcDateTime(), nullable=True),
 )
