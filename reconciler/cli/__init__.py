@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler import __version__
-from reconciler.cli import core, ops
+from reconciler.cli import core, ops, review
 from reconciler.diagnostics import InputError, NbjobsError, Severity
 
 # Modules that add subcommands: each has register(commands) -> None.
-COMMAND_MODULES = (core, ops)
+COMMAND_MODULES = (core, ops, review)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,148 @@
+"""Commands for pull requests and for adoption: `diff` (what a change does) and `export` (manifests from an
+existing Nautobot)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from reconciler.cli import common
+from reconciler.diagnostics import NbjobsError
+from reconciler.export import ExportOptions, export_manifests, verify
+from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
+from reconciler.nautobot.records import Snapshot
+from reconciler.nautobot.snapshot import read_snapshot
+from reconciler.plan.planner import PlanSettings
+from reconciler.review.compare import compare, review
+from reconciler.review.render import render_diff_json, render_diff_markdown, render_diff_text
+from reconciler.review.revisions import Sources
+
+_SANDBOX_DEFAULT = "sandbox default"  # DatabaseTarget.origin when nothing names a database
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    diff = commands.add_parser(
+        "diff",
+        help="what a change does: desired state and job code between two git revisions, and the head's plan",
+        description="Compare the manifests and job code of --base with those of --head (default: the working "
+        "tree), read from git without checking anything out. With a database, also plan the head there.",
+    )
+    common.add_sources(diff)
+    diff.add_argument("--base", required=True, metavar="REV", help="the revision to compare with (e.g. origin/main)")
+    diff.add_argument("--head", metavar="REV", help="the revision to review (default: the working tree)")
+    diff.add_argument("--merge-base", action="store_true",
+                      help="compare with the merge base of --base and the head, as a pull request does")  # fmt: skip
+    diff.add_argument("--no-database", action="store_true", help="do not plan the head against a database")
+    diff.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="default text")
+    diff.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 1 error, 2 changes")
+    diff.set_defaults(handler=_diff)
+
+    export = commands.add_parser(
+        "export",
+        help="write manifests from the database: enabled flags, overrides, queues",
+        description="Write manifests that pin what the database holds for the selected jobs (enabled, every "
+        "overridden field, overridden queues) and the queues they use; a plan right after shows no changes.",
+    )
+    common.add_code_sources(export)
+    common.add_database(export)
+    export.add_argument("--match", action="append", metavar="GLOB",
+                        help="class paths to export (module.Class globs; repeatable; default all)")  # fmt: skip
+    export.add_argument("--out", type=Path, metavar="DIR",
+                        help="write queues.yaml and jobs/<module>.yaml under DIR (default: stdout)")  # fmt: skip
+    export.add_argument("--force", action="store_true", help="overwrite files that exist under --out")
+    export.add_argument("--include-system", action="store_true", help="also export Nautobot's own nautobot.* jobs")
+    export.set_defaults(handler=_export)
+
+
+# -- diff ------------------------------------------------------------------------------------------------
+
+
+def _diff(args: argparse.Namespace) -> int:
+    sources = _sources(args)
+    comparison = compare(sources, args.base, args.head, merge_base=args.merge_base)
+    snapshot = None if args.no_database else _snapshot_if_any(args)
+    result = review(comparison, snapshot, PlanSettings(sources.default_queue))
+    if args.format == "json":
+        sys.stdout.write(render_diff_json(result))
+    elif args.format == "markdown":
+        sys.stdout.write(render_diff_markdown(result))
+    else:
+        sys.stdout.write(render_diff_text(result, style=common.style(sys.stdout)))
+    if result.plan_errors:
+        print(f"Error: the head cannot be planned: {len(result.plan_errors)} problem(s).", file=sys.stderr)
+        return 1
+    if args.detailed_exitcode and not result.is_empty:
+        return 2
+    return 0
+
+
+def _sources(args: argparse.Namespace) -> Sources:
+    """The manifest and code paths, resolved as `plan` resolves them (flags, then Nautobot's settings)."""
+    manifests: list[Path] = args.manifests or [common.DEFAULT_MANIFESTS]
+    nautobot_root = Path(os.environ.get("NAUTOBOT_ROOT", Path.home() / ".nautobot"))
+    jobs_root = args.jobs_root or _env_path("NAUTOBOT_JOBS_ROOT") or _existing(nautobot_root / "jobs")
+    git_root = args.git_root or _env_path("NAUTOBOT_GIT_ROOT") or _existing(nautobot_root / "git")
+    return Sources(tuple(manifests), jobs_root, git_root, tuple(args.app), common.default_queue(args))
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_dir() else None
+
+
+def _snapshot_if_any(args: argparse.Namespace) -> Snapshot | None:
+    """The database named by --database-url, NBJOBS_DATABASE_URL or NAUTOBOT_DB_*; the sandbox only when
+    it exists (a diff without a database still shows the change)."""
+    target = common.target(args)
+    if target.origin == _SANDBOX_DEFAULT and target.url.database and not Path(target.url.database).exists():
+        return None
+    common.require_database(target)
+    return _read(target)
+
+
+def _read(target: DatabaseTarget) -> Snapshot:
+    engine = create_db_engine(target)
+    try:
+        with engine.connect() as connection:
+            return read_snapshot(connection, target.display_url)
+    finally:
+        engine.dispose()
+
+
+# -- export ----------------------------------------------------------------------------------------------
+
+
+def _export(args: argparse.Namespace) -> int:
+    discovery = common.code(args)
+    for problem in discovery.problems:
+        print(problem, file=sys.stderr)
+    target = common.target(args)
+    common.require_database(target)
+    snapshot = _read(target)
+    settings = PlanSettings(common.default_queue(args))
+    options = ExportOptions(match=tuple(args.match or ("*",)), include_system=args.include_system,
+                            split=args.out is not None)  # fmt: skip
+    exported = export_manifests(snapshot, discovery, options, settings)
+    verify(exported, snapshot, discovery, settings)
+    for note in exported.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.out is None:
+        sys.stdout.write(exported.files[0].text)
+    else:
+        targets = [(args.out / file.path, file.text) for file in exported.files]
+        existing = [str(path) for path, _ in targets if path.exists()]
+        if existing and not args.force:
+            raise NbjobsError(f"{', '.join(existing)} already exist(s): choose another --out, or give --force")
+        for path, text in targets:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    where = "" if args.out is None else f" into {len(exported.files)} file(s) under {args.out}"
+    print(f"Exported {exported.jobs} job(s) and {exported.queues} queue(s){where}; a plan of them shows no changes.",
+          file=sys.stderr)  # fmt: skip
+    return 0
