@@ -8,7 +8,7 @@ from types import MappingProxyType
 from reconciler.diagnostics import Location
 from reconciler.discovery.types import DiscoveredJob, SourceKind
 from reconciler.fields import FieldValues, Scalar
-from reconciler.manifest.types import DesiredState, JobEntry, Pin, PinValue, QueueSpec, QueueType
+from reconciler.manifest.types import DesiredState, JobEntry, Pin, PinValue, QueueSpec, QueueType, RetireEntry
 from reconciler.nautobot.records import JobRecord, QueueRecord, Snapshot
 
 QUEUE_IDS: dict[str, uuid.UUID] = {}
@@ -58,8 +58,14 @@ def entry(match: str, line: int = 1, *, why: str | None = None, ignore: frozense
     )  # fmt: skip
 
 
-def desired(*entries: JobEntry, queues: tuple[QueueSpec, ...] = ()) -> DesiredState:
-    return DesiredState(queues=queues, jobs=entries, files=("jobs.yaml",))
+def desired(
+    *entries: JobEntry,
+    queues: tuple[QueueSpec, ...] = (),
+    retire: tuple[RetireEntry, ...] = (),
+    allow_no_managed_jobs: bool = False,
+) -> DesiredState:
+    return DesiredState(queues=queues, jobs=entries, retire=retire, files=("jobs.yaml",),
+                        allow_no_managed_jobs=allow_no_managed_jobs)  # fmt: skip
 
 
 def queue_spec(name: str, queue_type: str = "celery", description: str = "", line: int = 1) -> QueueSpec:

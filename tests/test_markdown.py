@@ -68,7 +68,7 @@ def test_many_jobs_fold_into_details() -> None:
     text = render_markdown(result)
     assert text.count("<details><summary><code>m.Job") == 8
     assert "<details><summary><code>m.Job3</code> (&lt;Job 3&gt;): 1 change(s)</summary>" in text
-    assert text.count("</details>") == 8
+    assert text.count("</details>") == 9  # the 8 jobs, and the permissions the apply needs
 
 
 def test_an_empty_plan() -> None:

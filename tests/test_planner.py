@@ -95,7 +95,7 @@ def test_pin_equal_to_database_and_flag_set_is_only_a_lint() -> None:
 
 def test_unmanaged_job_keeps_its_overrides() -> None:
     db = record(JOB, overrides=frozenset({"hidden"}), hidden=True)
-    result = plan(desired(), Discovery((code(JOB),)), snapshot(db))
+    result = plan(desired(allow_no_managed_jobs=True), Discovery((code(JOB),)), snapshot(db))
     assert result.operations == ()
     assert result.managed_jobs == 0
     assert [n.kind for n in result.notes] == [NoteKind.UNMANAGED]
@@ -247,3 +247,9 @@ def test_the_planner_is_deterministic() -> None:
     manifest = desired(entry("audits.*", enabled=True, hidden=True))
     sources = (Discovery((code(JOB), code("audits.X"))), snapshot(record(JOB), record("audits.X")))
     assert plan(manifest, *sources) == plan(manifest, *sources)
+
+
+def test_manifests_that_leave_no_job_managed_must_say_so() -> None:
+    with pytest.raises(PlanningError, match="would leave no job managed at all"):
+        plan(desired(queues=(queue_spec("bulk"),)), Discovery((code(JOB),)), snapshot(record(JOB)))
+    assert plan(desired(), Discovery(()), snapshot()).is_empty  # nothing in the database: nothing to lose

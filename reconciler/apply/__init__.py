@@ -26,21 +26,35 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.apply.lock import Holder, LockHeldError, locked_transaction
+from reconciler.apply.purge import note_purged, purge_captured
 from reconciler.apply.saved import SavedPlan, SavedPlanError, database_identity, sources_digest
-from reconciler.apply.writes import change_context, execute, utc_now
+from reconciler.apply.writes import Provenance, change_context, execute, utc_now
 from reconciler.diagnostics import NbjobsError
 from reconciler.discovery.types import Discovery
 from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.images import Image, read_images
 from reconciler.nautobot.permissions import UserRecord, read_user
+from reconciler.nautobot.records import Snapshot
 from reconciler.nautobot.snapshot import read_snapshot
 from reconciler.plan.images import expected_after, labels, moved, touched
-from reconciler.plan.operations import CreateQueue, Plan, SetEnabled, SetField, UpdateQueue
+from reconciler.plan.operations import (
+    CreateQueue,
+    DeleteJob,
+    DisableReceivers,
+    DisableSchedules,
+    ForgetTombstone,
+    Plan,
+    SetEnabled,
+    SetField,
+    UpdateQueue,
+)
 from reconciler.plan.permissions import Denial, Grant, UserGrants, denials, required_permissions
 from reconciler.plan.planner import PlanSettings, plan
 from reconciler.plan.summary import Summary
 from reconciler.state.history import ApplyRecord, ChangeRecord, record_apply
 from reconciler.state.migrate import require_current
+from reconciler.state.read import read_state
+from reconciler.state.types import NbjobsState
 
 __all__ = [
     "ApplyOptions",
@@ -51,6 +65,7 @@ __all__ = [
     "StalePlanError",
     "apply",
     "apply_saved",
+    "read_actual",
     "utc_now",
 ]
 
@@ -73,7 +88,9 @@ class ApplyOptions:
     username: str | None = None
     revision: str | None = None
     lock_timeout: float = 0.0
+    batch_size: int = 1000  # results purged per transaction
     clock: Callable[[], datetime] = utc_now
+    progress: Callable[[str, int, int], None] | None = None  # (class path, purged so far, total)
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,16 @@ class ApplyResult:
     plan: Plan
     object_changes: int
     apply_id: UUID
+    purged: int = 0
+
+
+def read_actual(
+    connection: Connection, desired: DesiredState, database: str = "", now: datetime | None = None
+) -> tuple[Snapshot, NbjobsState]:
+    """Everything the planner reads from the database: Nautobot's rows (with the dependents of jobs
+    being retired) and nbjobs' own state."""
+    retiring = [entry.match for entry in desired.retire]
+    return read_snapshot(connection, database, retiring, now), read_state(connection)
 
 
 @dataclass(frozen=True)
@@ -105,17 +132,22 @@ def apply(
     options = options or ApplyOptions()
     sources = sources_digest(desired, discovery)
 
+    def planned(connection: Connection) -> Plan:
+        snapshot, state = read_actual(connection, desired, options.database, options.clock())
+        return plan(desired, discovery, snapshot, settings, state)
+
     def prepare(connection: Connection) -> _Prepared:
-        current = plan(desired, discovery, read_snapshot(connection, options.database), settings)
+        current = planned(connection)
         if expected is not None and current.operations != expected.operations:
             raise StalePlanError("the database changed since the plan was shown; nothing was applied, plan again")
         rows = touched(current)
 
         def verify(after: Connection) -> str | None:
-            left = plan(desired, discovery, read_snapshot(after, options.database), settings)
-            return None if left.is_empty else f"{len(left.operations)} change(s) remain after applying"
+            left = planned(after).operations  # (results to purge are purged after the commit)
+            return None if not left else f"{len(left)} change(s) remain after applying"
 
-        return _Prepared(current, read_images(connection, rows.job_ids, rows.queue_names), verify, None, sources)
+        before = read_images(connection, rows.job_ids, rows.queue_names, rows.retiring)
+        return _Prepared(current, before, verify, None, sources)
 
     return _run(engine, options, prepare)
 
@@ -129,7 +161,7 @@ def apply_saved(engine: Engine, saved: SavedPlan, options: ApplyOptions | None =
     def prepare(connection: Connection) -> _Prepared:
         if database_identity(connection) != saved.database_identity:
             raise SavedPlanError("the plan was made against another database; nothing was applied")
-        now = read_images(connection, rows.job_ids, rows.queue_names)
+        now = read_images(connection, rows.job_ids, rows.queue_names, rows.retiring)
         stale = moved(saved.before, now, names)
         if stale:
             listed = "\n".join(f"  - {change}" for change in stale)
@@ -138,7 +170,7 @@ def apply_saved(engine: Engine, saved: SavedPlan, options: ApplyOptions | None =
         wanted = expected_after(saved.before, saved.plan)
 
         def verify(after: Connection) -> str | None:
-            off = moved(wanted, read_images(after, rows.job_ids, rows.queue_names), names)
+            off = moved(wanted, read_images(after, rows.job_ids, rows.queue_names, rows.retiring), names)
             return None if not off else "rows do not read back as planned: " + "; ".join(map(str, off))
 
         return _Prepared(saved.plan, saved.before, verify, saved.digest, saved.sources_digest)
@@ -161,11 +193,13 @@ def _run(engine: Engine, options: ApplyOptions, prepare: Callable[[Connection], 
             request_id = None
             if not prepared.plan.is_empty:
                 context = change_context(user, options.revision)
-                written, request_id = execute(connection, prepared.plan, context, options.clock), context.request_id
+                provenance = Provenance(apply_id, options.revision)
+                written = execute(connection, prepared.plan, context, options.clock, provenance)
+                request_id = context.request_id
                 problem = prepared.verify(connection)
                 if problem:
                     raise NbjobsError(f"internal error: {problem}; everything was rolled back")
-            outcome = "applied" if written else "no-changes"
+            outcome = "applied" if written or prepared.plan.purges else "no-changes"
             record_apply(connection, _record(apply_id, options, holder, prepared, outcome, "", request_id),
                          _changes(prepared.plan))  # fmt: skip
     except NbjobsError as exc:
@@ -175,7 +209,10 @@ def _run(engine: Engine, options: ApplyOptions, prepare: Callable[[Connection], 
     except SQLAlchemyError as exc:
         _record_outside(engine, _record(apply_id, options, holder, prepared, "failed", str(exc).splitlines()[0], None))
         raise
-    return ApplyResult(prepared.plan, written, apply_id)
+    purged = sum(purge_captured(engine, path, options.batch_size, options.progress) for path, _ in prepared.plan.purges)
+    if purged:
+        note_purged(engine, apply_id, purged)
+    return ApplyResult(prepared.plan, written, apply_id, purged)
 
 
 def _is_refusal(exc: NbjobsError) -> bool:
@@ -244,6 +281,20 @@ def _changes(plan_: Plan) -> list[ChangeRecord]:
                         for column, before, after_ in op.changes]  # fmt: skip
         elif isinstance(op, SetEnabled):
             changes.append(ChangeRecord("job", op.job.id, op.job.class_path, "enabled", op.before, op.after, None))
+        elif isinstance(op, DisableReceivers):
+            receivers = [("jobbutton", b) for b in op.buttons] + [("jobhook", h) for h in op.hooks]
+            changes += [ChangeRecord(model, r.id, r.name, "enabled", True, False, "retire") for model, r in receivers]
+        elif isinstance(op, DisableSchedules):
+            changes += [
+                ChangeRecord("scheduledjob", s.id, s.name, "enabled", True, False, "retire") for s in op.schedules
+            ]
+            changes += [ChangeRecord("approvalworkflow", a.id, a.name, "current_state", "Pending", "Canceled", "retire")
+                        for a in op.approvals]  # fmt: skip
+        elif isinstance(op, DeleteJob):
+            before_ = {"name": op.job.name, "results": op.results, "purge_results": op.purge_results}
+            changes.append(ChangeRecord("job", op.job.id, op.job.class_path, None, before_, None, "delete"))
+        elif isinstance(op, ForgetTombstone):
+            changes.append(ChangeRecord("tombstone", None, op.class_path, None, "retired", None, "forget"))
         elif isinstance(op, SetField):
             changes.append(ChangeRecord(
                 "job", op.job.id, op.job.class_path, op.field,

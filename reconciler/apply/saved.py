@@ -112,7 +112,11 @@ def load(path: Path) -> SavedPlan:
         operations = tuple(decode_operation(op) for op in document["operations"])
         saved = document["saved"]
         return SavedPlan(
-            plan=Plan(operations, database=str(document["database"])),
+            plan=Plan(
+                operations,
+                database=str(document["database"]),
+                purges=tuple((str(p["job"]), int(p["results"])) for p in document.get("purges", [])),
+            ),
             revision=document.get("revision"),
             database_identity=str(saved["database_identity"]),
             sources_digest=str(saved["sources_digest"]),

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from sqlalchemy import Connection
 
 from reconciler import __version__
+from reconciler.apply.state import capture_results, forget_tombstone, record_tombstone
+from reconciler.diagnostics import NbjobsError
 from reconciler.nautobot.changelog import ChangeContext, ChangedObject, write_object_changes
 from reconciler.nautobot.permissions import UserRecord
+from reconciler.nautobot.retirement import cancel_approvals, delete_job, disable_receivers, disable_schedules
+from reconciler.nautobot.tables import extras_jobbutton, extras_jobhook
 from reconciler.nautobot.writer import (
     change_job_queues,
     insert_queue,
@@ -19,7 +24,17 @@ from reconciler.nautobot.writer import (
     update_jobs,
     update_queue,
 )
-from reconciler.plan.operations import CreateQueue, Plan, SetEnabled, SetField, UpdateQueue
+from reconciler.plan.operations import (
+    CreateQueue,
+    DeleteJob,
+    DisableReceivers,
+    DisableSchedules,
+    ForgetTombstone,
+    Plan,
+    SetEnabled,
+    SetField,
+    UpdateQueue,
+)
 
 
 def utc_now() -> datetime:
@@ -36,8 +51,20 @@ def change_context(user: UserRecord | None, revision: str | None) -> ChangeConte
     )
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """What the writes of one apply are filed under in nbjobs' own state."""
+
+    apply_id: UUID | None = None
+    revision: str | None = None
+
+
 def execute(
-    connection: Connection, plan_: Plan, context: ChangeContext, clock: Callable[[], datetime] = utc_now
+    connection: Connection,
+    plan_: Plan,
+    context: ChangeContext,
+    clock: Callable[[], datetime] = utc_now,
+    provenance: Provenance | None = None,
 ) -> int:
     """Write every operation of the plan; return the number of change-log rows written.
 
@@ -86,7 +113,43 @@ def execute(
         changed.append(ChangedObject("job", job_id, "update", f"; why: {reasons}" if reasons else ""))
     # Nautobot's m2m_changed handler logs both sides of a job_queues change: the queue is updated too.
     changed += [ChangedObject("jobqueue", queue_id, "update") for queue_id in sorted({q for _, q in add | remove})]
+    changed += _retire(connection, plan_, context, now, provenance or Provenance())
     return write_object_changes(connection, changed, context, time=clock())
+
+
+def _retire(
+    connection: Connection, plan_: Plan, context: ChangeContext, now: datetime, provenance: Provenance
+) -> list[ChangedObject]:
+    """Retirement steps, after the jobs were disabled. A deletion is its own request in the change log,
+    as it is in Nautobot's UI: the job it deletes may have been disabled in the same run."""
+    changed: list[ChangedObject] = []
+    for op in plan_.operations:
+        if isinstance(op, DisableReceivers):
+            disable_receivers(connection, extras_jobbutton, [b.id for b in op.buttons], now)
+            disable_receivers(connection, extras_jobhook, [h.id for h in op.hooks], now)
+            changed += [ChangedObject("jobbutton", b.id, "update") for b in op.buttons]
+            changed += [ChangedObject("jobhook", h.id, "update") for h in op.hooks]
+        elif isinstance(op, DisableSchedules):
+            disable_schedules(connection, [s.id for s in op.schedules], now)
+            if op.approvals:
+                if context.user_id is None:
+                    raise NbjobsError(
+                        f"retiring {op.job.class_path} cancels {len(op.approvals)} pending approval(s): Nautobot "
+                        "records who cancels one, so apply with --as USERNAME; nothing was applied"
+                    )
+                canceled = cancel_approvals(connection, [a.id for a in op.approvals], context.user_id,
+                                            "Retired by nbjobs", now)  # fmt: skip
+                changed += [
+                    ChangedObject("approvalworkflow", w.id, "update", object_repr=w.object_repr) for w in canceled
+                ]
+        elif isinstance(op, DeleteJob):
+            if op.purge_results:
+                capture_results(connection, op.job.id, op.job.class_path)
+            changed += delete_job(connection, op.job.id, request=f"delete {op.job.class_path}")
+            record_tombstone(connection, op.job, now, provenance.revision, provenance.apply_id)
+        elif isinstance(op, ForgetTombstone):
+            forget_tombstone(connection, op.class_path)
+    return changed
 
 
 def _names(value: object) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -84,3 +85,12 @@ def require_database(database: DatabaseTarget) -> None:
 
 def style(stream: TextIO) -> Style:
     return ansi if stream.isatty() and not os.environ.get("NO_COLOR") else plain
+
+
+def progress(what: str, done: int, total: int) -> None:
+    """Progress of long work, on standard error (one line updated in place on a terminal)."""
+    line = f"  purging {what}: {done}/{total} result(s)"
+    if sys.stderr.isatty():
+        print(f"\r{line}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+    elif done == total or done % 50_000 < 1000:
+        print(line, file=sys.stderr, flush=True)

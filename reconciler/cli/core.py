@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply import ApplyOptions, ApplyResult, apply, apply_saved, saved
+from reconciler.apply import ApplyOptions, ApplyResult, apply, apply_saved, read_actual, saved
 from reconciler.cli import common
 from reconciler.diagnostics import NbjobsError, Severity
 from reconciler.discovery.types import Discovery
@@ -18,7 +18,6 @@ from reconciler.manifest.resolve import resolve
 from reconciler.manifest.schema import schema_text
 from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
-from reconciler.nautobot.snapshot import read_snapshot
 from reconciler.plan.operations import Plan
 from reconciler.plan.planner import PlanSettings, plan
 from reconciler.render.json import render_json
@@ -38,6 +37,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="output format (default text; markdown for a pull-request comment)")  # fmt: skip
     plan_.add_argument("--out", type=Path, metavar="FILE", help="also save the plan as JSON to FILE")
     plan_.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 1 error, 2 changes")
+    _add_mass_delete(plan_)
     plan_.set_defaults(handler=_plan)
 
     apply_ = commands.add_parser(
@@ -45,6 +45,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     common.add_sources(apply_)
     apply_.add_argument("--yes", action="store_true", help="apply without asking")
+    _add_mass_delete(apply_)
+    apply_.add_argument("--batch-size", type=int, default=1000, metavar="N",
+                        help="results purged per transaction when retiring (default 1000)")  # fmt: skip
     apply_.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
                         help="wait this long for another apply to finish (default 0: fail at once)")  # fmt: skip
     apply_.add_argument("--as", dest="username", metavar="USERNAME", default=os.environ.get("NBJOBS_USER"),
@@ -58,6 +61,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     common.add_code_sources(sandbox)
     common.add_database(sandbox)
     sandbox.set_defaults(handler=_sandbox)
+
+
+def _add_mass_delete(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-mass-delete", action="store_true",
+                        help="allow deleting more than 10 jobs, or more than a quarter of those managed")  # fmt: skip
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -92,14 +100,15 @@ def _current_plan(args: argparse.Namespace, *, save: bool = False) -> _Planned:
     target = common.target(args)
     common.require_database(target)
     revision = manifest_revision(paths)
-    settings = PlanSettings(common.default_queue(args))
+    settings = _settings(args)
     engine = create_db_engine(target)
     try:
         # One repeatable-read transaction: the before-images saved are those the plan was made from.
         # (SQLite's read transaction is one consistent snapshot already.)
         isolation = {} if target.is_sqlite else {"isolation_level": "REPEATABLE READ"}
         with engine.connect().execution_options(**isolation) as connection, connection.begin():
-            current = plan(desired, discovery, read_snapshot(connection, target.display_url), settings)
+            snapshot, state = read_actual(connection, desired, target.display_url)
+            current = plan(desired, discovery, snapshot, settings, state)
             sources = saved.sources_digest(desired, discovery)
             document = saved.build(connection, current, revision=revision, sources=sources) if save else None
     finally:
@@ -139,7 +148,7 @@ def _apply(args: argparse.Namespace) -> int:
         return 1
     engine = create_db_engine(planned.target)
     try:
-        settings = PlanSettings(common.default_queue(args))
+        settings = _settings(args)
         options = _options(args, planned.target, planned.revision)
         # A person approved exactly this plan; --yes (CI) approves whatever the manifests need once the
         # lock is held, so a pipeline that waited for another apply does the rest instead of failing.
@@ -173,11 +182,23 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> PlanSettings:
+    return PlanSettings(common.default_queue(args), allow_mass_delete=args.allow_mass_delete)
+
+
 def _options(args: argparse.Namespace, target: DatabaseTarget, revision: str | None) -> ApplyOptions:
     if args.lock_timeout < 0:
         raise NbjobsError("--lock-timeout must be 0 or more seconds")
-    return ApplyOptions(database=target.display_url, username=args.username, revision=revision,
-                        lock_timeout=args.lock_timeout)  # fmt: skip
+    if args.batch_size < 1:
+        raise NbjobsError("--batch-size must be at least 1")
+    return ApplyOptions(
+        database=target.display_url,
+        username=args.username,
+        revision=revision,
+        lock_timeout=args.lock_timeout,
+        batch_size=args.batch_size,
+        progress=common.progress,
+    )
 
 
 def _confirmed(args: argparse.Namespace) -> bool:
@@ -192,8 +213,9 @@ def _confirmed(args: argparse.Namespace) -> bool:
 
 
 def _report(result: ApplyResult) -> None:
-    print(f"Apply complete: {len(result.plan.operations)} change(s), {result.object_changes} change-log entr(ies); "
-          f"history id {result.apply_id.hex[:12]}.")  # fmt: skip
+    purged = f", {result.purged} result(s) purged" if result.purged else ""
+    print(f"Apply complete: {len(result.plan.operations)} change(s), {result.object_changes} change-log entr(ies)"
+          f"{purged}; history id {result.apply_id.hex[:12]}.")  # fmt: skip
 
 
 def _schema(_args: argparse.Namespace) -> int:

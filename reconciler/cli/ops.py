@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping
 
+from reconciler.apply.purge import count_orphans, purge_orphans
 from reconciler.cli import common
+from reconciler.diagnostics import NbjobsError
 from reconciler.nautobot.connect import create_db_engine
 from reconciler.state.history import list_applies, show_apply
 from reconciler.state.migrate import require_current, upgrade
@@ -21,6 +25,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     db_upgrade = db_commands.add_parser("upgrade", help="create or migrate nbjobs' own tables (Alembic)")
     common.add_database(db_upgrade)
     db_upgrade.set_defaults(handler=_db_upgrade)
+
+    orphans = commands.add_parser("purge-orphans", help="delete results whose job is gone (a dry-run count first)")
+    orphans.add_argument("--older-than", required=True, type=_age, metavar="AGE",
+                         help="only results created longer ago than this: 90d, 12h, 30m, 2w")  # fmt: skip
+    orphans.add_argument("--batch-size", type=int, default=1000, metavar="N", help="results per transaction")
+    orphans.add_argument("--yes", action="store_true", help="delete them (without it, only count them)")
+    common.add_database(orphans)
+    orphans.set_defaults(handler=_purge_orphans)
 
     history = commands.add_parser("history", help="list the applies made, or show one")
     history.add_argument("id", nargs="?", help="an apply's id (or the start of it) to show its changes")
@@ -98,3 +110,36 @@ def _print_one(entry: RowMapping, changes: list[RowMapping], fmt: str) -> None:
 def _plain(row: RowMapping) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if k.endswith("id") and v else v)
             for k, v in dict(row).items()}  # fmt: skip
+
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _age(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)([mhdw])", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age: expected a number and m, h, d or w (e.g. 90d)")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _purge_orphans(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise NbjobsError("--batch-size must be at least 1")
+    target = common.target(args)
+    common.require_database(target)
+    cutoff = datetime.now(UTC) - args.older_than
+    engine = create_db_engine(target)
+    try:
+        with engine.connect() as connection:
+            require_current(connection)
+        count = count_orphans(engine, cutoff)
+        print(f"{count} result(s) without a job, created before {cutoff:%Y-%m-%d %H:%M} UTC.")
+        if not args.yes or not count:
+            if count:
+                print("Dry run: nothing deleted. Run again with --yes to delete them.")
+            return 0
+        purged = purge_orphans(engine, cutoff, args.batch_size, common.progress)
+    finally:
+        engine.dispose()
+    print(f"Purged {purged} result(s) with their log entries, console entries and file proxies.")
+    return 0

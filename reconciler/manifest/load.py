@@ -47,6 +47,7 @@ def load_manifests(paths: Sequence[Path]) -> DesiredState:
         jobs=tuple(collected.jobs),
         retire=tuple(collected.retire),
         files=tuple(str(file) for file in files),
+        allow_no_managed_jobs=collected.allow_no_managed_jobs,
     )
 
 
@@ -84,6 +85,7 @@ class _Collected:
     queues: list[QueueSpec] = field(default_factory=list)
     jobs: list[JobEntry] = field(default_factory=list)
     retire: list[RetireEntry] = field(default_factory=list)
+    allow_no_managed_jobs: bool = False
 
     def add(self, document: Located) -> list[Diagnostic]:
         try:
@@ -96,6 +98,7 @@ class _Collected:
             retire = _valid(document, "retire", RetireDecl)
         else:
             diagnostics = []
+            self.allow_no_managed_jobs |= manifest.allow_no_managed_jobs
             queues, jobs, retire = (
                 list(enumerate(manifest.queues)),
                 list(enumerate(manifest.jobs)),

@@ -191,6 +191,10 @@ class Manifest(_Strict):
         default_factory=list, description="Jobs this repository manages; exact entries beat globs."
     )
     retire: list[RetireDecl] = Field(default_factory=list, description="Jobs to disable, drain and delete.")
+    allow_no_managed_jobs: bool = Field(
+        default=False,
+        description="Say that it is intended that no job is left managed (otherwise such a plan is refused).",
+    )
 
 
 class _SchemaGenerator(GenerateJsonSchema):

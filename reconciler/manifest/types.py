@@ -98,6 +98,7 @@ class DesiredState:
     jobs: tuple[JobEntry, ...] = ()
     retire: tuple[RetireEntry, ...] = ()
     files: tuple[str, ...] = ()
+    allow_no_managed_jobs: bool = False  # a manifest says explicitly that no job is to stay managed
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,17 @@ from reconciler.nautobot.serialize import (
     job_object_data_v2,
     queue_object_data,
     queue_object_data_v2,
+    row_object_data,
     tag_object_data_v2,
 )
 from reconciler.nautobot.tables import (
     django_content_type,
+    extras_approvalworkflow,
     extras_job,
+    extras_jobbutton,
+    extras_jobbutton_content_types,
+    extras_jobhook,
+    extras_jobhook_content_types,
     extras_jobqueue,
     extras_jobqueueassignment,
     extras_objectchange,
@@ -49,12 +55,26 @@ class ChangeContext:
     context: str = "orm"
 
 
+Serialized = tuple[dict[str, Any], dict[str, Any] | None, str]  # object_data, object_data_v2, object_repr
+
+# Other models whose updates are logged, serialized generically after the write (object_data_v2 is left
+# empty for them: nbjobs reproduces the REST representation of jobs and queues only).
+_GENERIC = {"jobbutton": extras_jobbutton, "jobhook": extras_jobhook, "approvalworkflow": extras_approvalworkflow}
+_M2M = {
+    "jobbutton": (extras_jobbutton_content_types, "jobbutton_id"),
+    "jobhook": (extras_jobhook_content_types, "jobhook_id"),
+}
+
+
 @dataclass(frozen=True)
 class ChangedObject:
-    model: str  # "job" or "jobqueue" (app_label extras)
+    model: str  # the model name under app_label extras: job, jobqueue, jobbutton, jobhook, note...
     object_id: UUID
     action: str  # create | update | delete
     detail: str = ""  # appended to the context's detail, e.g. the manifest's `why`
+    request: str = ""  # rows with the same label share one request id ("" = the apply's own)
+    serialized: Serialized | None = None  # given for deleted objects, serialized before the delete
+    object_repr: str | None = None  # for generic models whose __str__ needs related rows
 
 
 def content_type_ids(connection: Connection, models: Iterable[str], app_label: str = "extras") -> dict[str, int]:
@@ -71,22 +91,23 @@ def write_object_changes(
 ) -> int:
     """Insert one extras_objectchange row per changed object (the first action given for an object wins,
     as Nautobot keeps `create` when the created object is saved again in the same request)."""
-    merged: dict[tuple[str, UUID], ChangedObject] = {}
+    merged: dict[tuple[str, str, UUID], ChangedObject] = {}
     for change in changes:
-        merged.setdefault((change.model, change.object_id), change)
+        merged.setdefault((change.request, change.model, change.object_id), change)
     if not merged:
         return 0
-    content_types = content_type_ids(connection, ["job", "jobqueue", "tag"])
-    snapshot = _Objects.read(connection, content_types, merged.values())
+    content_types = content_type_ids(connection, {"job", "jobqueue", "tag", *(c.model for c in merged.values())})
+    snapshot = _Objects.read(connection, content_types, [c for c in merged.values() if c.serialized is None])
+    requests = {"": context.request_id}
     rows = []
     for change in merged.values():
-        object_data, object_data_v2, object_repr = snapshot.serialize(change)
+        object_data, object_data_v2, object_repr = change.serialized or snapshot.serialize(change)
         rows.append(
             {
                 "id": uuid4(),
                 "time": time,
                 "user_name": context.user_name or NO_USER_NAME,
-                "request_id": context.request_id,
+                "request_id": requests.setdefault(change.request, uuid4()),
                 "action": change.action,
                 "changed_object_id": change.object_id,
                 "related_object_id": None,
@@ -112,6 +133,8 @@ class _Objects:
     queues: dict[UUID, RowMapping]
     assigned: dict[UUID, list[UUID]]
     tags: dict[UUID, list[RowMapping]]
+    generic: dict[UUID, tuple[str, RowMapping]]
+    m2m: dict[UUID, list[int]]
 
     @classmethod
     def read(cls, connection: Connection, content_types: dict[str, int], changes: Iterable[ChangedObject]) -> _Objects:
@@ -125,12 +148,32 @@ class _Objects:
             )
             for job_id, queue_id in connection.execute(query):
                 assigned[job_id].append(queue_id)
-        return cls(jobs, queues, dict(assigned), _tags(connection, content_types, ids["job"] + ids["jobqueue"]))
+        generic: dict[UUID, tuple[str, RowMapping]] = {}
+        m2m: dict[UUID, list[int]] = defaultdict(list)
+        for model, table in _GENERIC.items():
+            wanted = [c.object_id for c in changes if c.model == model]
+            if not wanted:
+                continue
+            generic.update(
+                (r.id, (model, r._mapping)) for r in connection.execute(select(table).where(table.c.id.in_(wanted)))
+            )
+            if model in _M2M:
+                through, key = _M2M[model]
+                query = select(through.c[key], through.c.contenttype_id).where(through.c[key].in_(wanted))
+                for object_id, content_type in connection.execute(query.order_by(through.c.contenttype_id)):
+                    m2m[object_id].append(content_type)
+        tagged = ids["job"] + ids["jobqueue"] + [i for i, (model, _) in generic.items() if model == "jobhook"]
+        return cls(jobs, queues, dict(assigned), _tags(connection, content_types, tagged), generic, dict(m2m))
 
-    def serialize(self, change: ChangedObject) -> tuple[dict[str, Any], dict[str, Any], str]:
+    def serialize(self, change: ChangedObject) -> Serialized:
         tags = self.tags.get(change.object_id, [])
         names = [str(t["name"]) for t in tags]
         nested = [tag_object_data_v2(t) for t in tags]
+        if change.model in _GENERIC:
+            model, row = self.generic[change.object_id]
+            m2m = {"content_types": self.m2m.get(change.object_id, [])} if model in _M2M else None
+            data = row_object_data(_GENERIC[model], row, m2m=m2m, tags=names if model == "jobhook" else None)
+            return data, None, change.object_repr or str(row.get("name", change.object_id))
         if change.model == "job":
             job = self.jobs[change.object_id]
             data_v2 = job_object_data_v2(job, self.queues, self.assigned.get(job["id"], []), nested)
@@ -142,7 +185,7 @@ class _Objects:
 
 def _tags(connection: Connection, content_types: dict[str, int], ids: list[UUID]) -> dict[UUID, list[RowMapping]]:
     """Tag rows per object, sorted by name (tags are generic: content type + object id)."""
-    types = [content_types[m] for m in ("job", "jobqueue") if m in content_types]
+    types = [content_types[m] for m in ("job", "jobqueue", "jobhook") if m in content_types]
     if not ids or not types:
         return {}
     query = (

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, select
 
 from reconciler.fields import ALL_OVERRIDE_FLAGS, OVERRIDABLE_FIELDS
+from reconciler.nautobot.dependents import read_dependents
 from reconciler.nautobot.tables import extras_job, extras_jobqueue, extras_jobqueueassignment
 
 Image = dict[str, Any] | None
@@ -32,8 +34,15 @@ def queue_key(name: str) -> str:
     return f"queue:{name}"
 
 
-def read_images(connection: Connection, job_ids: Collection[UUID], queue_names: Collection[str]) -> dict[str, Image]:
-    """Images of the given jobs and queues, in three queries whatever their number."""
+def read_images(
+    connection: Connection,
+    job_ids: Collection[UUID],
+    queue_names: Collection[str],
+    retiring: Collection[UUID] = (),
+) -> dict[str, Image]:
+    """Images of the given jobs and queues (three queries whatever their number), and of the dependents
+    of jobs being retired ("retire:<uuid>": enabled buttons and hooks, schedules as "enabled/state",
+    running and total results; five more queries)."""
     queues = {row.id: row for row in connection.execute(select(extras_jobqueue))}
     by_name = {row.name: row for row in queues.values()}
     images: dict[str, Image] = {
@@ -44,6 +53,7 @@ def read_images(connection: Connection, job_ids: Collection[UUID], queue_names: 
         )
         for name in queue_names
     }
+    images.update(_retiring_images(connection, retiring))
     if not job_ids:
         return images
     assigned: dict[UUID, list[str]] = defaultdict(list)
@@ -74,3 +84,25 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int | float):
         return float(value)
     return value
+
+
+def _retiring_images(connection: Connection, job_ids: Collection[UUID]) -> dict[str, Image]:
+    if not job_ids:
+        return {}
+    existing = set(connection.execute(select(extras_job.c.id).where(extras_job.c.id.in_(list(job_ids)))).scalars())
+    dependents = read_dependents(connection, existing, datetime.now(UTC))
+    images: dict[str, Image] = {}
+    for job_id in job_ids:
+        deps = dependents.get(job_id)
+        images[f"retire:{job_id}"] = (
+            None
+            if deps is None
+            else {
+                "buttons": sorted(b.name for b in deps.buttons if b.enabled),
+                "hooks": sorted(h.name for h in deps.hooks if h.enabled),
+                "schedules": {s.name: f"{'enabled' if s.enabled else 'disabled'}/{s.state}" for s in deps.schedules},
+                "running": deps.results.running,
+                "results": deps.results.total,
+            }
+        )
+    return images

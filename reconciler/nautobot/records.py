@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from uuid import UUID
 
@@ -57,9 +58,56 @@ class Snapshot:
     jobs: tuple[JobRecord, ...] = ()
     database: str = ""  # a display name of the database, password masked
     queues_by_id: Mapping[UUID, QueueRecord] = field(default_factory=lambda: MappingProxyType({}))
+    dependents: Mapping[UUID, JobDependents] = field(default_factory=lambda: MappingProxyType({}))
+    now: datetime | None = None  # the database's time when read (only with dependents: their ages)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "queues_by_id", MappingProxyType({q.id: q for q in self.queues}))
 
     def queue_named(self, name: str) -> QueueRecord | None:
         return next((q for q in self.queues if q.name == name), None)
+
+
+# What hangs off a job being retired (read only for retire targets; see reconciler.nautobot.dependents).
+
+
+@dataclass(frozen=True)
+class ReceiverRecord:
+    """A JobButton or JobHook."""
+
+    id: UUID
+    name: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    id: UUID
+    name: str
+    enabled: bool
+    state: str  # active | pending | denied | canceled | completed | errored
+    interval: str
+    crontab: str
+    owner: str | None
+    next_run: datetime | None
+    pending_workflows: tuple[UUID, ...] = ()
+
+    @property
+    def blocks_retirement(self) -> bool:
+        """Beat would still run it, or an approval could still start it (spec section f)."""
+        return (self.enabled and self.state == "active") or self.state == "pending"
+
+
+@dataclass(frozen=True)
+class ResultsSummary:
+    running: int = 0  # PENDING, RECEIVED, STARTED or RETRY
+    oldest_running: datetime | None = None
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class JobDependents:
+    buttons: tuple[ReceiverRecord, ...] = ()
+    hooks: tuple[ReceiverRecord, ...] = ()
+    schedules: tuple[ScheduleRecord, ...] = ()
+    results: ResultsSummary = ResultsSummary()

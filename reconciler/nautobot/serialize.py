@@ -184,3 +184,34 @@ def job_object_data_v2(
     data["notes_url"] = f"/api/extras/jobs/{job_id}/notes/"
     data["custom_fields"] = job["_custom_field_data"]
     return data
+
+
+# Foreign keys whose target tables nbjobs does not mirror: Django still names the field without "_id".
+_UNMIRRORED_FKS = frozenset({"tenant_id", "clocked_id", "solar_id", "contact_id", "team_id", "role_id", "status_id",
+                             "dynamic_group_id", "relationship_id", "metadata_type_id", "tag_id"})  # fmt: skip
+
+
+def row_object_data(
+    table: Any, row: Row, *, m2m: Mapping[str, list[Any]] | None = None, tags: list[str] | None = None
+) -> dict[str, Any]:
+    """serialize_object for any model: Django's serializer over the row (no primary key, foreign keys as
+    their key under the field's name, datetimes as DjangoJSONEncoder), M2Ms with auto-created through
+    tables as lists of keys, `_custom_field_data` as `custom_fields`, and tag names if taggable."""
+    data: dict[str, Any] = {}
+    for column in table.columns:
+        name = column.name
+        if name in ("id", "_custom_field_data"):
+            continue
+        value = row[name]
+        key = name[:-3] if name.endswith("_id") and (column.foreign_keys or name in _UNMIRRORED_FKS) else name
+        if isinstance(value, datetime):
+            value = django_json_datetime(value)
+        elif isinstance(value, UUID):
+            value = str(value)
+        data[key] = value
+    data.update({name: [str(v) if isinstance(v, UUID) else v for v in values] for name, values in (m2m or {}).items()})
+    if "_custom_field_data" in table.columns:
+        data["custom_fields"] = row["_custom_field_data"]
+    if tags is not None:
+        data["tags"] = tags
+    return data

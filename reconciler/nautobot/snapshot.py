@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
+from datetime import UTC, datetime
+from types import MappingProxyType
 from uuid import UUID
 
 from sqlalchemy import Connection, RowMapping, select
 
 from reconciler.fields import ALL_OVERRIDE_FLAGS, FieldValues
+from reconciler.nautobot.dependents import read_dependents
 from reconciler.nautobot.records import JobRecord, QueueRecord, Snapshot
 from reconciler.nautobot.tables import extras_job, extras_jobqueue, extras_jobqueueassignment
 
 
-def read_snapshot(connection: Connection, database: str = "") -> Snapshot:
-    """One consistent read; call inside the transaction that will also write, when applying."""
+def read_snapshot(
+    connection: Connection, database: str = "", dependents_of: Collection[str] = (), now: datetime | None = None
+) -> Snapshot:
+    """One consistent read; call inside the transaction that will also write, when applying.
+
+    `dependents_of` names the jobs (class paths) being retired: their buttons, hooks, schedules and
+    results are read too (five more queries), with `now` for their next runs.
+    """
     queues = tuple(
         QueueRecord(id=row.id, name=row.name, queue_type=row.queue_type, description=row.description)
         for row in connection.execute(
@@ -36,7 +46,12 @@ def read_snapshot(connection: Connection, database: str = "") -> Snapshot:
             select(extras_job).order_by(extras_job.c.module_name, extras_job.c.job_class_name)
         )
     )
-    return Snapshot(queues=queues, jobs=jobs, database=database)
+    if not dependents_of:
+        return Snapshot(queues=queues, jobs=jobs, database=database)
+    now = now or datetime.now(UTC)
+    wanted = {job.id for job in jobs if job.class_path in set(dependents_of)}
+    dependents = MappingProxyType(read_dependents(connection, wanted, now))
+    return Snapshot(queues=queues, jobs=jobs, database=database, dependents=dependents, now=now)
 
 
 def _job_record(row: RowMapping, queue_ids: frozenset[UUID]) -> JobRecord:

@@ -11,7 +11,12 @@ from reconciler.diagnostics import Location
 from reconciler.manifest.types import PinValue
 from reconciler.plan.operations import (
     CreateQueue,
+    DeleteJob,
+    DisableReceivers,
+    DisableSchedules,
+    ForgetTombstone,
     JobRef,
+    Named,
     Operation,
     Provenance,
     SetEnabled,
@@ -25,6 +30,10 @@ OPERATION_TYPES: dict[type, str] = {
     UpdateQueue: "update_queue",
     SetField: "set_field",
     SetEnabled: "set_enabled",
+    DisableReceivers: "disable_receivers",
+    DisableSchedules: "disable_schedules",
+    DeleteJob: "delete_job",
+    ForgetTombstone: "forget_tombstone",
 }
 _BY_NAME = {name: kind for kind, name in OPERATION_TYPES.items()}
 
@@ -74,6 +83,8 @@ def encode_operation(op: Operation) -> dict[str, Any]:
 def _encode(value: Any) -> Any:
     if isinstance(value, JobRef):
         return {"id": str(value.id), "class_path": value.class_path, "name": value.name}
+    if isinstance(value, Named):
+        return {"id": str(value.id), "name": value.name}
     if isinstance(value, Provenance):
         return {
             "code": encode_value(value.code),
@@ -101,7 +112,16 @@ def decode_operation(data: dict[str, Any]) -> Operation:
         if kind is UpdateQueue:
             changes = tuple((str(c), str(b), str(a)) for c, b, a in data["changes"])
             return UpdateQueue(UUID(data["queue_id"]), data["name"], changes, _location(data["location"]))
+        if kind is ForgetTombstone:
+            return ForgetTombstone(str(data["class_path"]))
         job = JobRef(UUID(data["job"]["id"]), data["job"]["class_path"], data["job"]["name"])
+        if kind is DisableReceivers:
+            return DisableReceivers(job, _named(data["buttons"]), _named(data["hooks"]))
+        if kind is DisableSchedules:
+            return DisableSchedules(job, _named(data["schedules"]), _named(data["approvals"]))
+        if kind is DeleteJob:
+            return DeleteJob(job, bool(data["purge_results"]), int(data["results"]), _location(data["location"]),
+                             data["why"])  # fmt: skip
         if kind is SetEnabled:
             return SetEnabled(job, bool(data["before"]), bool(data["after"]), _location(data["location"]), data["why"])
         p = data["provenance"]
@@ -115,6 +135,10 @@ def decode_operation(data: dict[str, Any]) -> Operation:
         return SetField(job, data["field"], before, after, *flags, verdict, provenance, data["remark"])
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError(f"malformed operation {data.get('type')!r}: {exc}") from None
+
+
+def _named(items: list[dict[str, str]]) -> tuple[Named, ...]:
+    return tuple(Named(UUID(item["id"]), str(item["name"])) for item in items)
 
 
 def _location(text: str | None) -> Location:

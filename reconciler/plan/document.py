@@ -25,8 +25,14 @@ def plan_document(plan: Plan, *, revision: str | None = None) -> dict[str, Any]:
         "managed_jobs": plan.managed_jobs,
         "permissions": [{"permission": r.permission, "object": r.label} for r in required_permissions(plan)],
         "operations": [encode_operation(op) for op in plan.operations],
+        "retirements": [
+            {"job": r.class_path, "location": encode_location(r.location), "step": r.step, "step_name": r.step_name,
+             "this_run": list(r.this_run), "blockers": list(r.blockers), "next_run": r.next_run}
+            for r in plan.retirements
+        ],
+        "purges": [{"job": path, "results": count} for path, count in plan.purges],
         "notes": [_note(note) for note in plan.notes],
-    }
+    }  # fmt: skip
 
 
 def _note(note: Note) -> dict[str, Any]:

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from reconciler.plan.operations import CreateQueue, Plan, SetEnabled, SetField, UpdateQueue
+from reconciler.plan.operations import (
+    CreateQueue,
+    DeleteJob,
+    DisableReceivers,
+    DisableSchedules,
+    Plan,
+    SetEnabled,
+    SetField,
+    UpdateQueue,
+)
 
 Image = dict[str, Any] | None
 
@@ -16,24 +25,33 @@ Image = dict[str, Any] | None
 class Touched:
     job_ids: frozenset[UUID]
     queue_names: frozenset[str]
+    retiring: frozenset[UUID] = frozenset()  # jobs whose dependents (buttons, hooks, schedules, results) matter
+
+
+_RETIREMENT = (DisableReceivers, DisableSchedules, DeleteJob)
 
 
 def touched(plan: Plan) -> Touched:
     """Every job the plan changes and every queue it creates, changes or points a job at."""
     jobs: set[UUID] = set()
     queues: set[str] = set()
+    retiring: set[UUID] = set()
     for op in plan.operations:
         if isinstance(op, CreateQueue | UpdateQueue):
             queues.add(op.name)
-        elif isinstance(op, SetField | SetEnabled):
+        elif isinstance(op, SetEnabled | DisableReceivers | DisableSchedules | DeleteJob):
             jobs.add(op.job.id)
-            if isinstance(op, SetField) and op.field == "default_job_queue":
+            if isinstance(op, _RETIREMENT):
+                retiring.add(op.job.id)
+        elif isinstance(op, SetField):
+            jobs.add(op.job.id)
+            if op.field == "default_job_queue":
                 queues.update((str(op.before), str(op.after)))
-            elif isinstance(op, SetField) and op.field == "job_queues":
+            elif op.field == "job_queues":
                 queues.update(
                     str(name) for value in (op.before, op.after) if isinstance(value, tuple) for name in value
                 )
-    return Touched(frozenset(jobs), frozenset(queues))
+    return Touched(frozenset(jobs), frozenset(queues), frozenset(retiring))
 
 
 def expected_after(before: dict[str, Image], plan: Plan) -> dict[str, Image]:
@@ -48,16 +66,37 @@ def expected_after(before: dict[str, Image], plan: Plan) -> dict[str, Image]:
             image.update({column: value for column, _, value in op.changes})
         elif isinstance(op, SetEnabled):
             _job(after, op.job.id)["enabled"] = op.after
-        else:
+        elif isinstance(op, SetField):
             job = _job(after, op.job.id)
             job[op.field] = sorted(op.after) if isinstance(op.after, tuple) else op.after
             job[f"{op.field}_override"] = op.override_after
+        elif isinstance(op, DisableReceivers):
+            deps = _retiring(after, op.job.id)
+            deps["buttons"] = sorted(set(deps["buttons"]) - {b.name for b in op.buttons})
+            deps["hooks"] = sorted(set(deps["hooks"]) - {h.name for h in op.hooks})
+        elif isinstance(op, DisableSchedules):
+            schedules = _retiring(after, op.job.id)["schedules"]
+            for schedule in op.schedules:
+                # ScheduledJob.save(): disabled and active -> completed; a canceled approval -> canceled
+                state = schedules[schedule.name].split("/")[1]
+                schedules[schedule.name] = "disabled/" + {"active": "completed", "pending": "canceled"}.get(
+                    state, state
+                )
+        elif isinstance(op, DeleteJob):
+            after[f"job:{op.job.id}"] = None
+            after[f"retire:{op.job.id}"] = None
     return after
 
 
 def _job(images: dict[str, Image], job_id: UUID) -> dict[str, Any]:
     image = images[f"job:{job_id}"]
     assert image is not None, "a plan changes only jobs that exist"
+    return image
+
+
+def _retiring(images: dict[str, Image], job_id: UUID) -> dict[str, Any]:
+    image = images[f"retire:{job_id}"]
+    assert image is not None, "a retirement plan reads its job's dependents"
     return image
 
 
@@ -94,8 +133,9 @@ def labels(plan: Plan) -> dict[str, str]:
     """Human names of the touched rows, for messages."""
     names: dict[str, str] = {}
     for op in plan.operations:
-        if isinstance(op, SetField | SetEnabled):
+        if isinstance(op, SetField | SetEnabled | DisableReceivers | DisableSchedules | DeleteJob):
             names[f"job:{op.job.id}"] = f"job {op.job.class_path}"
+            names[f"retire:{op.job.id}"] = f"job {op.job.class_path} (its buttons, hooks, schedules, results)"
         elif isinstance(op, CreateQueue | UpdateQueue):
             names[f"queue:{op.name}"] = f"queue {op.name!r}"
     return names

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import Final
 from uuid import UUID
 
 from reconciler.diagnostics import Location
@@ -17,6 +18,8 @@ class Phase(IntEnum):
     OVERRIDES = 1
     ENABLED = 2
     JOB_QUEUES = 3
+    RETIRE = 4  # disable receivers and schedules, then delete
+    CLEANUP = 5  # nbjobs' own state (tombstones)
 
 
 class Verdict(StrEnum):
@@ -96,7 +99,88 @@ class SetEnabled:
     phase: Phase = Phase.ENABLED
 
 
-Operation = CreateQueue | UpdateQueue | SetField | SetEnabled
+@dataclass(frozen=True)
+class Named:
+    """A row named in a plan: its id and what people call it."""
+
+    id: UUID
+    name: str
+
+
+@dataclass(frozen=True)
+class DisableReceivers:
+    """Retirement step 1: disable the job's buttons (if a button receiver) and hooks (if a hook
+    receiver), as Nautobot's uninstall path does (Job.save(), spec section c)."""
+
+    job: JobRef
+    buttons: tuple[Named, ...]
+    hooks: tuple[Named, ...]
+    phase: Phase = Phase.RETIRE
+
+
+@dataclass(frozen=True)
+class DisableSchedules:
+    """Retirement step 2 with `schedules: disable`: disable as ScheduledJob.save() does (enabled false,
+    last_run_at null, active -> completed), cancel pending approvals as ApprovalWorkflow.cancel() does
+    (the acting user records the cancellation), and bump extras_scheduledjobs so beat notices."""
+
+    job: JobRef
+    schedules: tuple[Named, ...]
+    approvals: tuple[Named, ...]  # pending ApprovalWorkflows (named after their schedule)
+    phase: Phase = Phase.RETIRE
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    """Retirement step 4: delete the record as Django's collector would (spec section e), remember it
+    in a tombstone, and (purge_results) capture its results' ids for step 5 before their link is nulled."""
+
+    job: JobRef
+    purge_results: bool
+    results: int  # how many results the job has
+    location: Location
+    why: str | None = None
+    phase: Phase = Phase.RETIRE
+
+
+@dataclass(frozen=True)
+class ForgetTombstone:
+    """The retire entry is gone: the class path may be managed again."""
+
+    class_path: str
+    phase: Phase = Phase.CLEANUP
+
+
+Operation = (
+    CreateQueue
+    | UpdateQueue
+    | SetField
+    | SetEnabled
+    | DisableReceivers
+    | DisableSchedules
+    | DeleteJob
+    | (ForgetTombstone)
+)
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """Where one retirement stands, for the reviewer: the step reached, what this run does, what the
+    next run will do, and what blocks it."""
+
+    class_path: str
+    location: Location
+    step: int  # 1 disable, 2 schedules, 3 drain, 4 delete, 5 purge, 6 done
+    this_run: tuple[str, ...]
+    blockers: tuple[str, ...]
+    next_run: str
+
+    @property
+    def step_name(self) -> str:
+        return RETIREMENT_STEPS[self.step]
+
+
+RETIREMENT_STEPS: Final = {1: "disable", 2: "schedules", 3: "drain", 4: "delete", 5: "purge results", 6: "retired"}
 
 
 class NoteKind(StrEnum):
@@ -109,7 +193,7 @@ class NoteKind(StrEnum):
     UNMANAGED = "unmanaged"
     GLOB_UNMATCHED = "glob-unmatched"
     DISCOVERY = "discovery"
-    RETIRE_PENDING = "retire-not-supported"
+    RETIRED = "retired"
 
 
 @dataclass(frozen=True)
@@ -128,14 +212,16 @@ class Plan:
     notes: tuple[Note, ...] = ()
     managed_jobs: int = 0
     database: str = ""
+    retirements: tuple[Retirement, ...] = ()
+    purges: tuple[tuple[str, int], ...] = ()  # (class path, results) to purge in batches after the apply
 
     @property
     def is_empty(self) -> bool:
-        return not self.operations
+        return not self.operations and not self.purges
 
     def changed_jobs(self) -> tuple[JobRef, ...]:
         seen: dict[UUID, JobRef] = {}
         for op in self.operations:
-            if isinstance(op, SetField | SetEnabled):
+            if isinstance(op, SetField | SetEnabled | DisableReceivers | DisableSchedules | DeleteJob):
                 seen.setdefault(op.job.id, op.job)
         return tuple(seen.values())

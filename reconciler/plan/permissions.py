@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from reconciler.plan.operations import CreateQueue, Plan, SetEnabled, SetField, UpdateQueue
+from reconciler.plan.operations import (
+    CreateQueue,
+    DeleteJob,
+    DisableReceivers,
+    DisableSchedules,
+    Plan,
+    SetEnabled,
+    SetField,
+    UpdateQueue,
+)
 
 Attributes = Mapping[str, Any] | None
 
@@ -66,8 +75,21 @@ class Denial:
 
 def required_permissions(plan: Plan) -> tuple[Requirement, ...]:
     needed: set[Requirement] = set()
+    for class_path, _ in plan.purges:
+        needed.add(Requirement("extras.delete_jobresult", f"results:{class_path}", f"the results of {class_path}"))
     for op in plan.operations:
-        if isinstance(op, CreateQueue):
+        if isinstance(op, DeleteJob):
+            needed.add(Requirement("extras.delete_job", f"job:{op.job.id}", f"job {op.job.class_path}"))
+        elif isinstance(op, DisableReceivers):
+            needed.update(Requirement("extras.change_jobbutton", f"jobbutton:{b.id}", f"button {b.name!r}")
+                          for b in op.buttons)  # fmt: skip
+            needed.update(Requirement("extras.change_jobhook", f"jobhook:{h.id}", f"hook {h.name!r}") for h in op.hooks)
+        elif isinstance(op, DisableSchedules):
+            needed.update(Requirement("extras.change_scheduledjob", f"scheduledjob:{s.id}", f"schedule {s.name!r}")
+                          for s in op.schedules)  # fmt: skip
+            needed.update(Requirement("extras.change_approvalworkflow", f"approvalworkflow:{a.id}",
+                                      f"the approval of schedule {a.name!r}") for a in op.approvals)  # fmt: skip
+        elif isinstance(op, CreateQueue):
             needed.add(Requirement("extras.add_jobqueue", f"queue:{op.name}", f"queue {op.name!r}"))
         elif isinstance(op, UpdateQueue):
             needed.add(Requirement("extras.change_jobqueue", f"queue:{op.name}", f"queue {op.name!r}"))
@@ -99,7 +121,10 @@ def denials(
         if not grants:
             missing.append(Denial(requirement, "no enabled permission grants it"))
             continue
-        states = [_object(requirement.key, after.get(requirement.key))]
+        # An added object is checked as it will be, a deleted one as it was, a changed one both ways.
+        states = []
+        if requirement.action != "delete":
+            states.append(_object(requirement.key, after.get(requirement.key)))
         if requirement.action != "add":
             states.append(_object(requirement.key, before.get(requirement.key)))
         if not any(all(_allows(g.constraints, state) for state in states) for g in grants):

@@ -20,6 +20,7 @@ from reconciler.manifest.types import IGNORE_ENABLED, IGNORE_QUEUES, DesiredStat
 from reconciler.nautobot.records import JobRecord, Snapshot
 from reconciler.plan.operations import (
     CreateQueue,
+    ForgetTombstone,
     JobRef,
     Note,
     NoteKind,
@@ -31,6 +32,8 @@ from reconciler.plan.operations import (
     UpdateQueue,
     Verdict,
 )
+from reconciler.plan.retire import mass_delete_errors, plan_retirements
+from reconciler.state.types import NbjobsState
 
 
 class PlanningError(InputError):
@@ -40,13 +43,24 @@ class PlanningError(InputError):
 @dataclass(frozen=True)
 class PlanSettings:
     default_queue: str = DEFAULT_QUEUE_NAME  # Nautobot's CELERY_TASK_DEFAULT_QUEUE
+    allow_mass_delete: bool = False
 
 
-def plan(desired: DesiredState, discovery: Discovery, snapshot: Snapshot, settings: PlanSettings | None = None) -> Plan:
+def plan(
+    desired: DesiredState,
+    discovery: Discovery,
+    snapshot: Snapshot,
+    settings: PlanSettings | None = None,
+    state: NbjobsState | None = None,
+) -> Plan:
     settings = settings or PlanSettings()
+    state = state or NbjobsState()
     code = {job.class_path: job for job in discovery.jobs}
     records = {job.class_path: job for job in snapshot.jobs}
     resolution = resolve(desired, sorted(code.keys() | records.keys()))
+    # A job being retired is managed by its retire entry alone, whatever globs of `jobs:` match it.
+    retiring = {entry.match for entry in desired.retire}
+    intents = {path: intent for path, intent in resolution.intents.items() if path not in retiring}
 
     errors = [d for d in resolution.diagnostics if d.severity is Severity.ERROR]
     errors += [
@@ -64,45 +78,58 @@ def plan(desired: DesiredState, discovery: Discovery, snapshot: Snapshot, settin
     context = _Context(snapshot, settings, frozenset(known_queues))
     job_ops: list[Operation] = []
     for class_path in sorted(records):
-        record = records[class_path]
-        intent = resolution.intents.get(class_path)
+        intent = intents.get(class_path)
         if intent is None:
             continue
-        ops, job_notes, job_errors = _plan_job(record, code.get(class_path), intent, context)
+        ops, job_notes, job_errors = _plan_job(records[class_path], code.get(class_path), intent, context)
         job_ops += ops
         notes += job_notes
         errors += job_errors
 
-    errors += _name_clashes(records, job_ops, resolution.intents)
+    retirement = plan_retirements(desired.retire, records, code, snapshot.dependents, state)
+    job_ops += retirement.operations
+    notes += retirement.notes
+    errors += retirement.errors
+    managed = sum(1 for path in records if path in intents or path in retiring)
+    if not settings.allow_mass_delete:
+        errors += mass_delete_errors(retirement.operations, managed, desired.retire)
+    errors += _nothing_left_managed(desired, records, intents)
+    errors += _name_clashes(records, job_ops, intents)
     if errors:
         raise PlanningError(errors)
 
-    notes += _waiting_for_refresh(code, records, resolution.intents)
-    unmanaged = [p for p in records if p not in resolution.intents]
+    notes += _waiting_for_refresh(code, records, intents)
+    unmanaged = [p for p in records if p not in intents and p not in retiring]
     if unmanaged:
         notes.append(
-            Note(
-                NoteKind.UNMANAGED,
-                f"{len(unmanaged)} job(s) match no manifest entry and are left as they are",
-            )
+            Note(NoteKind.UNMANAGED, f"{len(unmanaged)} job(s) match no manifest entry and are left as they are")
         )
-    if desired.retire:
-        notes += [
-            Note(
-                NoteKind.RETIRE_PENDING,
-                f"retire entry for {r.match!r} is validated but not acted on yet",
-                r.match,
-                r.location,
-            )
-            for r in desired.retire
-        ]
     operations = tuple(sorted(queue_ops, key=lambda op: op.name)) + tuple(sorted(job_ops, key=_job_op_order))
-    managed = sum(1 for p in records if p in resolution.intents)
-    return Plan(operations=operations, notes=tuple(notes), managed_jobs=managed, database=snapshot.database)
+    return Plan(
+        operations=operations,
+        notes=tuple(notes),
+        managed_jobs=managed,
+        database=snapshot.database,
+        retirements=tuple(retirement.statuses),
+        purges=tuple(retirement.purges),
+    )
+
+
+def _nothing_left_managed(
+    desired: DesiredState, records: Mapping[str, JobRecord], intents: Mapping[str, JobIntent]
+) -> list[Diagnostic]:
+    """Manifests that would leave no job managed are refused, unless a manifest says so (issue 5)."""
+    if intents or desired.allow_no_managed_jobs or not any(not r.is_system for r in records.values()):
+        return []
+    where = Location(desired.files[0]) if desired.files else Location("<manifests>")
+    return [Diagnostic(where, "these manifests would leave no job managed at all; if that is intended, say so with "
+                              "`allow_no_managed_jobs: true` in a manifest")]  # fmt: skip
 
 
 def _job_op_order(op: Operation) -> tuple[int, str, int]:
-    assert isinstance(op, SetField | SetEnabled)
+    if isinstance(op, ForgetTombstone):
+        return (op.phase, op.class_path, 0)
+    assert not isinstance(op, CreateQueue | UpdateQueue)
     field_rank = _FIELD_RANK.get(op.field, 0) if isinstance(op, SetField) else 0
     return (op.phase, op.job.class_path, field_rank)
 

@@ -18,6 +18,9 @@ from reconciler import __version__
 from reconciler.manifest.types import PinValue
 from reconciler.plan.operations import (
     CreateQueue,
+    DeleteJob,
+    DisableReceivers,
+    DisableSchedules,
     Note,
     Plan,
     Provenance,
@@ -26,6 +29,7 @@ from reconciler.plan.operations import (
     UpdateQueue,
     Verdict,
 )
+from reconciler.plan.permissions import required_permissions
 from reconciler.plan.summary import Summary
 
 COMMENT_LIMIT = 65_536  # characters in a GitHub comment (GitLab allows more)
@@ -203,9 +207,23 @@ SectionBuilder = Callable[[Plan, PlanContext], Block | None]
 
 def destructive_block(plan: Plan, ctx: PlanContext) -> Block | None:
     """Released overrides and disabled jobs, first: what a reviewer must not miss."""
-    disables, releases = [], []
+    deletions, disables, releases = [], [], []
     for op in plan.operations:
-        if isinstance(op, SetEnabled) and op.before and not op.after:
+        if isinstance(op, DeleteJob):
+            purged = dict(plan.purges).get(op.job.class_path)
+            results = (f"its {purged} result(s) purged in batches" if purged else
+                       f"its {op.results} result(s) kept, their job link nulled")  # fmt: skip
+            why = f" Why: {plain(op.why)}" if op.why else ""
+            job, where = code(op.job.class_path, table=False), code(str(op.location), table=False)
+            deletions.append(f"**delete** {job} with its buttons and hooks; {results}, at {where}.{why}")
+        elif isinstance(op, DisableSchedules):
+            canceled = f", cancel {len(op.approvals)} pending approval(s)" if op.approvals else ""
+            names = ", ".join(code(s.name, table=False) for s in op.schedules)
+            disables.append(f"**disable schedules** of {code(op.job.class_path, table=False)}: {names}{canceled}")
+        elif isinstance(op, DisableReceivers):
+            names = ", ".join(code(r.name, table=False) for r in (*op.buttons, *op.hooks))
+            disables.append(f"**disable buttons and hooks** of {code(op.job.class_path, table=False)}: {names}")
+        elif isinstance(op, SetEnabled) and op.before and not op.after:
             why = f" Why: {plain(op.why)}" if op.why else ""
             disables.append(
                 f"**disable** {code(op.job.class_path, table=False)}, at {code(str(op.location), table=False)}.{why}"
@@ -216,7 +234,7 @@ def destructive_block(plan: Plan, ctx: PlanContext) -> Block | None:
                 f"**release** the override of {code(op.field, table=False)} of {code(op.job.class_path, table=False)}: "
                 f"{value(op.before, table=False)}, {after} (no manifest pins it any more)"
             )
-    lines = disables + releases
+    lines = deletions + disables + releases
     if not lines:
         return None
     return Block("destructive", f"{ctx.title_prefix}Destructive changes ({len(lines)})", bullets(lines),
@@ -305,8 +323,37 @@ def _note(note: Note) -> str:
     return f"`{note.kind}` {subject}{plain(note.message)}{where}"
 
 
+def retirement_block(plan: Plan, ctx: PlanContext) -> Block | None:
+    """Where each retirement stands: the step, what this run does, what blocks it, what comes next."""
+    if not plan.retirements:
+        return None
+    rows = tuple(
+        row([code(r.class_path), f"{r.step} ({r.step_name})", plain("; ".join(r.this_run)) or "nothing",
+             plain("; ".join(r.blockers)) or "—", plain(r.next_run)])
+        for r in plan.retirements
+    )  # fmt: skip
+    blocked = sum(1 for r in plan.retirements if r.blockers)
+    title = f"{ctx.title_prefix}Retirements ({len(rows)}, {blocked} blocked)"
+    lead = table(["Job", "Step", "This run", "Blocked by", "Next run"])
+    return Block("retirements", title, rows, lead=lead, priority=90, unit="retirements", fold=len(rows) > FOLD_ITEMS)
+
+
+def permission_block(plan: Plan, ctx: PlanContext) -> Block | None:
+    """What a Nautobot user needs to apply this plan as themselves (apply --as)."""
+    grouped: dict[str, list[str]] = {}
+    for requirement in required_permissions(plan):
+        grouped.setdefault(requirement.permission, []).append(requirement.label)
+    if not grouped:
+        return None
+    items = bullets([f"{code(p, table=False)}: {plain(', '.join(sorted(objects)))}" for p, objects in grouped.items()])
+    return Block("permissions", f"{ctx.title_prefix}Permissions the apply needs", items, priority=40,
+                 unit="permissions", fold=True)  # fmt: skip
+
+
 # The blocks of a plan comment, in order. Add a builder here for a new kind of content.
-PLAN_SECTIONS: list[SectionBuilder] = [destructive_block, queue_block, job_block, note_block]
+PLAN_SECTIONS: list[SectionBuilder] = [
+    destructive_block, retirement_block, queue_block, job_block, permission_block, note_block,
+]  # fmt: skip
 
 
 def plan_blocks(plan: Plan, ctx: PlanContext) -> tuple[Block, ...]:

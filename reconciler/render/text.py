@@ -6,7 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reconciler.manifest.types import PinValue
-from reconciler.plan.operations import CreateQueue, Note, Plan, Provenance, SetEnabled, SetField, UpdateQueue
+from reconciler.plan.operations import (
+    CreateQueue,
+    DeleteJob,
+    DisableReceivers,
+    DisableSchedules,
+    Note,
+    Plan,
+    Provenance,
+    SetEnabled,
+    SetField,
+    UpdateQueue,
+)
 from reconciler.plan.permissions import required_permissions
 from reconciler.plan.summary import Summary
 
@@ -41,8 +52,9 @@ def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
         lines.append(style(f"  ~ job {first.job.class_path}", "yellow") + f"  ({first.job.name!r})")
         for op in job_ops:
             lines += _job_lines(op, style)
-        whys = dict.fromkeys(w for op in job_ops if (w := op.why if isinstance(op, SetEnabled) else op.provenance.why))
+        whys = dict.fromkeys(w for op in job_ops if (w := _why(op)))
         lines += [f"      why: {why}" for why in whys]
+    lines += _retirement_lines(plan, style)
     lines += _permission_lines(plan, style)
     if plan.notes:
         lines.append("")
@@ -69,16 +81,44 @@ def _permission_lines(plan: Plan, style: Style) -> list[str]:
     return lines
 
 
-def _by_job(plan: Plan) -> list[list[SetField | SetEnabled]]:
+JobOp = SetField | SetEnabled | DisableReceivers | DisableSchedules | DeleteJob
+
+
+def _by_job(plan: Plan) -> list[list[JobOp]]:
     """A reader wants one block per job (operations run in phases: queues, overrides, enabled...)."""
-    blocks: dict[str, list[SetField | SetEnabled]] = {}
+    blocks: dict[str, list[JobOp]] = {}
     for op in plan.operations:
-        if isinstance(op, SetField | SetEnabled):
+        if isinstance(op, JobOp):
             blocks.setdefault(op.job.class_path, []).append(op)
     return [blocks[path] for path in sorted(blocks)]
 
 
-def _job_lines(op: SetField | SetEnabled, style: Style) -> list[str]:
+def _retirement_lines(plan: Plan, style: Style) -> list[str]:
+    if not plan.retirements:
+        return []
+    lines = ["", style("Retirements:", "bold")]
+    for r in plan.retirements:
+        lines.append(f"  - {r.class_path}: step {r.step} ({r.step_name})  ({r.location})")
+        if r.this_run:
+            lines.append(f"      this run: {'; '.join(r.this_run)}")
+        lines += [style(f"      blocked: {blocker}", "red") for blocker in r.blockers]
+        lines.append(f"      next run: {r.next_run}")
+    return lines
+
+
+def _job_lines(op: JobOp, style: Style) -> list[str]:
+    if isinstance(op, DeleteJob):
+        return [
+            style("      - delete the record", "red")
+            + f" with its buttons and hooks ({op.results} result(s): "
+            + ("purged in batches after the apply)" if op.purge_results else "kept, their job link nulled)")
+        ]
+    if isinstance(op, DisableReceivers):
+        names = ", ".join(r.name for r in (*op.buttons, *op.hooks))
+        return [style("      - disable buttons and hooks:", "red") + f" {names}"]
+    if isinstance(op, DisableSchedules):
+        canceled = f"; cancel the approval of {', '.join(a.name for a in op.approvals)}" if op.approvals else ""
+        return [style("      - disable schedules:", "red") + f" {', '.join(s.name for s in op.schedules)}{canceled}"]
     if isinstance(op, SetEnabled):
         colour = "green" if op.after else "red"
         return [f"      {style('enabled', colour)}: {_fmt(op.before)} -> {_fmt(op.after)}   manifest ({op.location})"]
@@ -88,6 +128,12 @@ def _job_lines(op: SetField | SetEnabled, style: Style) -> list[str]:
     if op.remark:
         lines.append(f"        note: {op.remark}")
     return lines
+
+
+def _why(op: JobOp) -> str | None:
+    if isinstance(op, SetField):
+        return op.provenance.why
+    return op.why if isinstance(op, SetEnabled | DeleteJob) else None
 
 
 def _flag_change(before: bool, after: bool) -> str:

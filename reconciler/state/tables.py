@@ -62,3 +62,22 @@ nbjobs_apply_change = Table(
     Column("after", JSON, nullable=True),
     Column("verdict", String(50), nullable=True),
 )
+
+nbjobs_tombstone = Table(
+    "nbjobs_tombstone",
+    metadata,
+    Column("class_path", String(201), primary_key=True),
+    Column("job_id", Uuid(), nullable=False),
+    Column("job_name", String(100), nullable=False),
+    Column("retired_at", UtcDateTime(), nullable=False),
+    Column("revision", String(100), nullable=True),
+    Column("apply_id", Uuid(), nullable=True),
+)
+
+# Results of a deleted job, captured before the delete nulls their job link, waiting to be purged.
+nbjobs_retired_result = Table(
+    "nbjobs_retired_result",
+    metadata,
+    Column("result_id", Uuid(), primary_key=True),
+    Column("class_path", String(201), nullable=False, index=True),
+)

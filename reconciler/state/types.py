@@ -1,0 +1,26 @@
+"""nbjobs' own state as the planner sees it: plain frozen values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A retired job: deleted by nbjobs, remembered so that returning code stays disabled."""
+
+    class_path: str
+    job_id: UUID
+    job_name: str
+    retired_at: datetime
+    revision: str | None = None
+    results_to_purge: int = 0
+
+
+@dataclass(frozen=True)
+class NbjobsState:
+    tombstones: Mapping[str, Tombstone] = field(default_factory=lambda: MappingProxyType({}))
