@@ -45,9 +45,12 @@ nbjobs_sandbox = Table(
 
 # Content types Nautobot has for the models nbjobs reads or writes (and dcim.device for buttons and hooks).
 _CONTENT_TYPES = (
-    ("auth", "group"), ("dcim", "device"), ("extras", "job"), ("extras", "jobbutton"), ("extras", "jobhook"),
-    ("extras", "jobqueue"), ("extras", "jobqueueassignment"), ("extras", "jobresult"), ("extras", "objectchange"),
-    ("extras", "scheduledjob"), ("extras", "tag"), ("users", "objectpermission"), ("users", "user"),
+    ("auth", "group"), ("dcim", "device"), ("extras", "approvalworkflow"), ("extras", "contactassociation"),
+    ("extras", "job"), ("extras", "jobbutton"), ("extras", "jobhook"), ("extras", "jobqueue"),
+    ("extras", "jobqueueassignment"), ("extras", "jobresult"), ("extras", "note"), ("extras", "objectchange"),
+    ("extras", "objectmetadata"), ("extras", "relationshipassociation"), ("extras", "scheduledjob"),
+    ("extras", "staticgroupassociation"), ("extras", "tag"), ("extras", "taggeditem"), ("users", "objectpermission"),
+    ("users", "user"),
 )  # fmt: skip
 
 

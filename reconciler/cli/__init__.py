@@ -24,7 +24,10 @@ COMMAND_MODULES = (core, ops, review)
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors and --help: argparse has printed; return its code
+        return int(exc.code or 0)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 1
