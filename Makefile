@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := build/demo
 
-.PHONY: venv demo test lint pytest clean
+.PHONY: venv demo test lint pytest clean test-compat
 
 venv: $(VENV)/.installed
 
@@ -29,6 +29,11 @@ pytest: venv
 	$(BIN)/pytest
 
 test: lint pytest
+
+# The compatibility suite against a real Nautobot 3.2.7 on PostgreSQL (slow, not part of `make test`). It builds
+# and caches Nautobot's venv and a migrated dump under $${NBJOBS_CACHE:-$$HOME/.cache/nbjobs}/nautobot-3.2.7/.
+test-compat: venv
+	NBJOBS_COMPAT=1 $(BIN)/pytest tests/compat --confcutdir=tests/compat -p no:cacheprovider -v --durations=5
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,106 @@
+"""Compatibility suite against a real Nautobot 3.2.7 (slow: run by `make test-compat`, never by `make test`).
+
+The tests here are collected only when NBJOBS_COMPAT=1 (the Makefile target sets it). A session:
+1. ensures the cached Nautobot venv and the cached dump of a database migrated by Nautobot itself;
+2. restores the dump into a fresh PostgreSQL database `nbjobs_compat_<pid>` (dropped at the end);
+3. writes a nautobot_config.py whose JOBS_ROOT holds examples/jobs plus tests/compat/corpus;
+4. runs `nautobot-server post_upgrade`, which creates the Job records (nautobot_database_ready);
+then the fixtures below drive nbjobs' real CLI against that database step by step, each capturing what
+Nautobot's ORM, REST API and UI report at that moment (see probe_orm.py). test_nautobot_mariadb.py does the
+same on MariaDB (its own cached dump; NBJOBS_COMPAT_MARIADB=0 skips it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import harness
+import pytest
+import records
+from support import (
+    ADMIN,
+    APPLY_MANIFESTS,
+    RELEASE_MANIFESTS,
+    RUNS,
+    Refresh,
+    Session,
+    Step,
+    apply_step,
+    build_jobs_root,
+    nbjobs,
+)
+
+collect_ignore_glob = [] if os.environ.get("NBJOBS_COMPAT") == "1" else ["test_*.py"]
+
+
+@pytest.fixture(scope="session")
+def nautobot_bin() -> Path:
+    return harness.ensure_venv()
+
+
+@pytest.fixture(scope="session")
+def pg_dump(nautobot_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return harness.ensure_pg_dump(nautobot_bin, tmp_path_factory.mktemp("pg-migrate"))
+
+
+@pytest.fixture(scope="session")
+def session(nautobot_bin: Path, pg_dump: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """A fresh database restored from the dump, then `nautobot-server post_upgrade` with our JOBS_ROOT."""
+    base = tmp_path_factory.mktemp("nautobot")
+    name = f"nbjobs_compat_{os.getpid()}"
+    started = time.monotonic()
+    harness.restore_pg(pg_dump, name)
+    try:
+        timings = {"restore": time.monotonic() - started}
+        nautobot = harness.Nautobot.configure(nautobot_bin, base / "root", build_jobs_root(base / "jobs"), name)
+        harness.flush_redis()
+        started = time.monotonic()
+        nautobot.server("post_upgrade")
+        timings["post_upgrade"] = time.monotonic() - started
+        nautobot.server("createsuperuser", "--noinput", "--username", ADMIN, "--email", "admin@example.com")
+        url = harness.pg_url(name)
+        nbjobs("db", "upgrade", "--database-url", url)  # nbjobs' own tables (apply history, lock)
+        columns = records.job_columns(url)
+        state = Session(nautobot, url, timings, records.read_jobs(url, columns), columns)
+        harness.log(
+            f"database {name}: restore {timings['restore']:.1f} s, post_upgrade {timings['post_upgrade']:.1f} s"
+        )
+        yield state
+    finally:
+        harness.drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def first_apply(session: Session) -> Step:
+    """examples/manifests + manifests/apply applied; then Nautobot's view with a live worker and API runs."""
+    return apply_step(session, APPLY_MANIFESTS, RUNS)
+
+
+@pytest.fixture(scope="session")
+def refresh_after_apply(session: Session, first_apply: Step) -> Refresh:
+    """`nautobot-server post_upgrade` after the first apply, and nbjobs' plan after it."""
+    before = records.read_jobs(session.url, session.columns, include_system=True)
+    queues_before = records.read_queues(session.url)
+    session.nautobot.server("post_upgrade")
+    after = records.read_jobs(session.url, session.columns, include_system=True)
+    plan = session.nbjobs("plan", *APPLY_MANIFESTS, extra=("--detailed-exitcode",), check_codes=(0, 1, 2))
+    return Refresh(before, after, queues_before, records.read_queues(session.url), plan.returncode, plan.stdout)
+
+
+@pytest.fixture(scope="session")
+def release(session: Session, refresh_after_apply: Refresh) -> Step:
+    """manifests/release: pins dropped, so nbjobs releases those overrides."""
+    return apply_step(session, RELEASE_MANIFESTS)
+
+
+@pytest.fixture(scope="session")
+def refresh_after_release(session: Session, release: Step) -> Refresh:
+    before = records.read_jobs(session.url, session.columns, include_system=True)
+    queues_before = records.read_queues(session.url)
+    session.nautobot.server("post_upgrade")
+    after = records.read_jobs(session.url, session.columns, include_system=True)
+    plan = session.nbjobs("plan", *RELEASE_MANIFESTS, extra=("--detailed-exitcode",), check_codes=(0, 1, 2))
+    return Refresh(before, after, queues_before, records.read_queues(session.url), plan.returncode, plan.stdout)
