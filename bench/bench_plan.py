@@ -20,6 +20,7 @@ from tempfile import TemporaryDirectory
 from types import MappingProxyType
 
 from sqlalchemy import URL, Engine, create_engine, event, text
+from table import print_table
 
 from reconciler.apply import apply
 from reconciler.diagnostics import Location
@@ -134,11 +135,7 @@ def main() -> None:
                 if admin is not None:
                     with admin.connect() as c:  # type: ignore[attr-defined]
                         c.execute(text("DROP DATABASE nbjobs_bench"))
-    headers = list(rows[0])
-    print("| " + " | ".join(headers) + " |")
-    print("|" + "---|" * len(headers))
-    for row in rows:
-        print("| " + " | ".join(row[h] for h in headers) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from tempfile import TemporaryDirectory
 from types import MappingProxyType
 
 from sqlalchemy import URL, Engine, create_engine, func, insert, select, text
+from table import print_table
 
 from reconciler.apply import ApplyOptions, apply
 from reconciler.diagnostics import Location
@@ -115,11 +116,7 @@ def main() -> None:
             if admin is not None:
                 with admin.connect() as c:
                     c.execute(text("DROP DATABASE nbjobs_bench_purge"))
-    headers = list(rows[0])
-    print("| " + " | ".join(headers) + " |")
-    print("|" + "---|" * len(headers))
-    for row in rows:
-        print("| " + " | ".join(row[h] for h in headers) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

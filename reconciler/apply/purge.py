@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, Table, delete, func, select, update
 
 from reconciler.nautobot.results import delete_results
 from reconciler.nautobot.tables import extras_jobresult
@@ -17,61 +17,46 @@ Progress = Callable[[str, int, int], None]
 
 
 def purge_captured(engine: Engine, class_path: str, batch_size: int, progress: Progress | None = None) -> int:
-    """Delete the results captured when `class_path` was deleted, batch by batch."""
-    total = _count(engine, class_path)
-    done = 0
-    while True:
-        with engine.begin() as connection:
-            ids = list(connection.execute(
-                select(nbjobs_retired_result.c.result_id)
-                .where(nbjobs_retired_result.c.class_path == class_path)
-                .order_by(nbjobs_retired_result.c.result_id)
-                .limit(batch_size)
-            ).scalars())  # fmt: skip
-            if not ids:
-                return done
-            delete_results(connection, ids)
-            connection.execute(delete(nbjobs_retired_result).where(nbjobs_retired_result.c.result_id.in_(ids)))
-        done += len(ids)
-        if progress:
-            progress(class_path, done, total)
-
-
-def _count(engine: Engine, class_path: str) -> int:
-    with engine.connect() as connection:
-        query = select(func.count()).where(nbjobs_retired_result.c.class_path == class_path)
-        return int(connection.execute(query).scalar_one())
+    """Delete the results captured when `class_path` was deleted."""
+    captured = nbjobs_retired_result.c.class_path == class_path
+    ids = select(nbjobs_retired_result.c.result_id).where(captured).order_by(nbjobs_retired_result.c.result_id)
+    return _in_batches(engine, ids, _count(engine, nbjobs_retired_result, captured), class_path, batch_size, progress)
 
 
 def count_orphans(engine: Engine, older_than: datetime) -> int:
-    with engine.connect() as connection:
-        query = (
-            select(func.count())
-            .select_from(extras_jobresult)
-            .where(extras_jobresult.c.job_model_id.is_(None), extras_jobresult.c.date_created < older_than)
-        )
-        return int(connection.execute(query).scalar_one())
+    return _count(engine, extras_jobresult, _orphaned(older_than))
 
 
 def purge_orphans(engine: Engine, older_than: datetime, batch_size: int, progress: Progress | None = None) -> int:
-    """Delete results whose job is gone and that are older than `older_than`, batch by batch."""
-    total = count_orphans(engine, older_than)
+    """Delete results whose job is gone and that were created before `older_than`."""
+    ids = select(extras_jobresult.c.id).where(_orphaned(older_than)).order_by(extras_jobresult.c.id)
+    return _in_batches(engine, ids, count_orphans(engine, older_than), "orphans", batch_size, progress)
+
+
+def _orphaned(older_than: datetime) -> ColumnElement[bool]:
+    return extras_jobresult.c.job_model_id.is_(None) & (extras_jobresult.c.date_created < older_than)
+
+
+def _in_batches(
+    engine: Engine, ids: Select[tuple[UUID]], total: int, label: str, batch_size: int, progress: Progress | None
+) -> int:
+    """Delete the results `ids` selects, one batch per transaction, until it selects none."""
     done = 0
     while True:
         with engine.begin() as connection:
-            ids = list(connection.execute(
-                select(extras_jobresult.c.id)
-                .where(extras_jobresult.c.job_model_id.is_(None), extras_jobresult.c.date_created < older_than)
-                .order_by(extras_jobresult.c.id)
-                .limit(batch_size)
-            ).scalars())  # fmt: skip
-            if not ids:
+            batch = list(connection.execute(ids.limit(batch_size)).scalars())
+            if not batch:
                 return done
-            delete_results(connection, ids)
-            connection.execute(delete(nbjobs_retired_result).where(nbjobs_retired_result.c.result_id.in_(ids)))
-        done += len(ids)
+            delete_results(connection, batch)
+            connection.execute(delete(nbjobs_retired_result).where(nbjobs_retired_result.c.result_id.in_(batch)))
+        done += len(batch)
         if progress:
-            progress("orphans", done, total)
+            progress(label, done, total)
+
+
+def _count(engine: Engine, table: Table, where: ColumnElement[bool]) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(table).where(where)).scalar_one())
 
 
 def note_purged(engine: Engine, apply_id: UUID, purged: int) -> None:

@@ -121,9 +121,10 @@ def _job_lines(op: JobOp, style: Style) -> list[str]:
         return [style("      - disable schedules:", "red") + f" {', '.join(s.name for s in op.schedules)}{canceled}"]
     if isinstance(op, SetEnabled):
         colour = "green" if op.after else "red"
-        return [f"      {style('enabled', colour)}: {_fmt(op.before)} -> {_fmt(op.after)}   manifest ({op.location})"]
+        change = f"{format_value(op.before)} -> {format_value(op.after)}"
+        return [f"      {style('enabled', colour)}: {change}   manifest ({op.location})"]
     flag = _flag_change(op.override_before, op.override_after)
-    lines = [f"      {op.field}: {_fmt(op.before)} -> {_fmt(op.after)}   [{op.verdict}{flag}]"]
+    lines = [f"      {op.field}: {format_value(op.before)} -> {format_value(op.after)}   [{op.verdict}{flag}]"]
     lines.append("        " + _provenance(op.provenance))
     if op.remark:
         lines.append(f"        note: {op.remark}")
@@ -143,11 +144,11 @@ def _flag_change(before: bool, after: bool) -> str:
 
 
 def _provenance(p: Provenance) -> str:
-    code = "unknown" if p.code is None else _fmt(p.code)
-    db = f"{_fmt(p.database)} ({'overridden' if p.database_override else 'from code'})"
+    code = "unknown" if p.code is None else format_value(p.code)
+    db = f"{format_value(p.database)} ({'overridden' if p.database_override else 'from code'})"
     parts = [f"code {code}", f"database {db}"]
     if p.manifest is not None:
-        parts.append(f"manifest {_fmt(p.manifest)} ({p.manifest_location})")
+        parts.append(f"manifest {format_value(p.manifest)} ({p.manifest_location})")
     return " | ".join(parts)
 
 
@@ -157,7 +158,8 @@ def _note_line(note: Note) -> str:
     return f"  - [{note.kind}] {subject}{note.message}{where}"
 
 
-def _fmt(value: PinValue | None) -> str:
+def format_value(value: PinValue | None) -> str:
+    """A field value as plans print it: lists in brackets, true/false, whole numbers without .0."""
     if isinstance(value, tuple):
         return "[" + ", ".join(value) + "]"
     if isinstance(value, bool):

@@ -9,7 +9,7 @@ from typing import Any
 from reconciler.plan.document import plan_document
 from reconciler.plan.summary import Summary
 from reconciler.render import markdown as md
-from reconciler.render.text import Style, plain, render_text
+from reconciler.render.text import Style, format_value, plain, render_text
 from reconciler.review.types import Change, CodeChange, Counts, EntryChange, FieldChange, Review, Side, Value
 
 FORMAT_VERSION = 1
@@ -75,15 +75,7 @@ def _field_line(field: FieldChange, change: Change) -> str:
 
 
 def _fmt(value: Value) -> str:
-    if value is None:
-        return "(absent)"
-    if isinstance(value, tuple):
-        return "[" + ", ".join(value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return repr(value) if isinstance(value, str) else str(value)
+    return "(absent)" if value is None else format_value(value)
 
 
 # -- JSON ------------------------------------------------------------------------------------------------

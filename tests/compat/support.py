@@ -19,7 +19,8 @@ COMPAT = Path(__file__).resolve().parent
 ROOT = COMPAT.parent.parent
 EXAMPLE_JOBS = ROOT / "examples" / "jobs"
 EXAMPLE_MANIFESTS = ROOT / "examples" / "manifests"
-CORPUS = COMPAT / "corpus"
+CORPUS = COMPAT / "corpus"  # modules of the compat suite's own, over those of the discovery tests:
+DISCOVERY_CORPUS = COMPAT.parent / "discovery" / "jobs_root"
 MANIFESTS = COMPAT / "manifests"
 PROBE = COMPAT / "probe_orm.py"
 ADMIN = "admin"
@@ -67,6 +68,8 @@ def build_jobs_root(target: Path) -> Path:
     it also imports `vendor_settings`, a module Nautobot's environment does not have), and wrong_types.py lost
     NameNumber, whose non-str Meta.name aborts Nautobot's whole refresh (tested apart, from fatal/)."""
     shutil.copytree(EXAMPLE_JOBS, target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(DISCOVERY_CORPUS, target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "not_literal.py", "wrong_types.py"))  # fmt: skip
     shutil.copytree(CORPUS, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     (target / "syntax_error.py").write_text(SYNTAX_ERROR_MODULE)
     return target
