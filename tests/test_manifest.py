@@ -330,7 +330,9 @@ def test_models_follow_the_contract() -> None:
 def test_example_manifests_load_and_resolve() -> None:
     desired = load_manifests([ROOT / "examples" / "manifests"])
     assert {q.name: q.queue_type for q in desired.queues} == {"heavy": QueueType.KUBERNETES, "bulk": QueueType.CELERY}
-    assert desired.retire == ()
+    assert [(r.match, r.schedules, r.purge_results) for r in desired.retire] == [
+        ("legacy.OldImport", ScheduleMode.DISABLE, True)
+    ]
     class_paths = [
         "audits.DeviceAudit",
         "audits.ConfigBackup",
@@ -342,7 +344,7 @@ def test_example_manifests_load_and_resolve() -> None:
     resolution = resolve(desired, class_paths)
     assert (resolution.unmatched_exact, resolution.diagnostics) == ((), ())
     intents = resolution.intents
-    assert set(intents) == set(class_paths) - {"legacy.OldImport"}  # unmanaged: in no manifest
+    assert set(intents) == set(class_paths) - {"legacy.OldImport"}  # retired, in no jobs: entry
     audit = intents["audits.DeviceAudit"].pins
     assert (audit["time_limit"].value, audit["default_job_queue"].value) == (3600.0, "heavy")
     assert audit["job_queues"].value == ("heavy", "default")
