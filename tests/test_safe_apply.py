@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from common import EXAMPLES, ROOT
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, func, insert, select, text, update
 
 from reconciler.apply.lock import Holder, locked_transaction
 from reconciler.cli import main
 from reconciler.discovery.sources import discover
-from reconciler.nautobot.connect import DatabaseTarget
+from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 from reconciler.nautobot.tables import (
     auth_group,
     auth_user,
@@ -264,3 +264,32 @@ def test_acting_as_a_user_checks_nautobot_permissions(
     with db_engine.connect() as connection:
         names = set(connection.execute(select(extras_objectchange.c.user_name)).scalars())
     assert names == {"operator"}
+
+
+@pytest.mark.database
+def test_the_lock_is_per_database(sandbox: str, db_engine: Engine, db_target: DatabaseTarget, tmp_path: Path) -> None:
+    """MySQL/MariaDB named locks are server-wide: an apply to another database must not wait for this one's."""
+    other = f"nbjobs_lock_other_{os.getpid()}"
+    url = db_target.url
+    if url.get_backend_name() == "sqlite":
+        other_url = url.set(database=str(tmp_path / "other.db"))
+    else:
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {other}"))
+            connection.execute(text(f"CREATE DATABASE {other}"))
+        other_url = url.set(database=other)
+    other_engine = create_db_engine(DatabaseTarget(other_url, "other"))
+    try:
+        build_sandbox(other_engine, discover(jobs_root=EXAMPLES / "jobs"))
+        with locked_transaction(db_engine, Holder.this_process(datetime.now(UTC), None, None)):
+            elsewhere = _nbjobs("apply", "--yes", "--jobs-root", JOBS, "--database-url",
+                                other_url.render_as_string(hide_password=False), MANIFESTS)  # fmt: skip
+            _, err = elsewhere.communicate(timeout=120)
+            assert elsewhere.returncode == 0, err
+    finally:
+        other_engine.dispose()
+        if url.get_backend_name() != "sqlite":
+            with admin.connect() as connection:
+                connection.execute(text(f"DROP DATABASE {other}"))
+            admin.dispose()

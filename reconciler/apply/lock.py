@@ -9,6 +9,7 @@ writer, to a file beside the database), so a refused apply can name the holder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -90,7 +91,11 @@ def _postgresql(engine: Engine, holder: Holder, timeout: float) -> Iterator[Conn
 @contextmanager
 def _mysql(engine: Engine, holder: Holder, timeout: float) -> Iterator[Connection]:
     with engine.connect() as connection:
-        got = connection.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": LOCK_NAME, "t": timeout}).scalar()
+        # Named locks are server-wide on MySQL/MariaDB (PostgreSQL's advisory locks are per database):
+        # the name carries the database, or applies to different databases would wait for each other.
+        database = str(connection.execute(text("SELECT DATABASE()")).scalar())
+        name = f"{LOCK_NAME}:{hashlib.sha256(database.encode()).hexdigest()[:40]}"  # GET_LOCK names: 64 chars
+        got = connection.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": timeout}).scalar()
         connection.commit()  # the lock belongs to the session; the work gets a fresh transaction and snapshot
         if got != 1:
             raise LockHeldError(_read_record(engine), timeout)
@@ -100,7 +105,7 @@ def _mysql(engine: Engine, holder: Holder, timeout: float) -> Iterator[Connectio
                 yield connection
         finally:
             _release_record(engine, holder)
-            connection.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
+            connection.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
             connection.commit()
 
 

@@ -162,8 +162,8 @@ class _Objects:
                 query = select(through.c[key], through.c.contenttype_id).where(through.c[key].in_(wanted))
                 for object_id, content_type in connection.execute(query.order_by(through.c.contenttype_id)):
                     m2m[object_id].append(content_type)
-        tagged = ids["job"] + ids["jobqueue"] + [i for i, (model, _) in generic.items() if model == "jobhook"]
-        return cls(jobs, queues, dict(assigned), _tags(connection, content_types, tagged), generic, dict(m2m))
+        tagged = ids["job"] + ids["jobqueue"]
+        return cls(jobs, queues, dict(assigned), tag_rows(connection, content_types, tagged), generic, dict(m2m))
 
     def serialize(self, change: ChangedObject) -> Serialized:
         tags = self.tags.get(change.object_id, [])
@@ -172,7 +172,7 @@ class _Objects:
         if change.model in _GENERIC:
             model, row = self.generic[change.object_id]
             m2m = {"content_types": self.m2m.get(change.object_id, [])} if model in _M2M else None
-            data = row_object_data(_GENERIC[model], row, m2m=m2m, tags=names if model == "jobhook" else None)
+            data = row_object_data(_GENERIC[model], row, m2m=m2m)  # none of these models is taggable
             return data, None, change.object_repr or str(row.get("name", change.object_id))
         if change.model == "job":
             job = self.jobs[change.object_id]
@@ -183,9 +183,9 @@ class _Objects:
             f"{queue['queue_type']}: {queue['name']}"  # JobQueue.__str__  # fmt: skip
 
 
-def _tags(connection: Connection, content_types: dict[str, int], ids: list[UUID]) -> dict[UUID, list[RowMapping]]:
+def tag_rows(connection: Connection, content_types: dict[str, int], ids: list[UUID]) -> dict[UUID, list[RowMapping]]:
     """Tag rows per object, sorted by name (tags are generic: content type + object id)."""
-    types = [content_types[m] for m in ("job", "jobqueue", "jobhook") if m in content_types]
+    types = [content_types[m] for m in ("job", "jobqueue") if m in content_types]
     if not ids or not types:
         return {}
     query = (

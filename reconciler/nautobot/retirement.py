@@ -22,8 +22,8 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, MetaData, Table, delete, insert, inspect, or_, select, update
 
-from reconciler.nautobot.changelog import ChangedObject, content_type_ids
-from reconciler.nautobot.serialize import job_object_data, job_object_data_v2, row_object_data
+from reconciler.nautobot.changelog import ChangedObject, content_type_ids, tag_rows
+from reconciler.nautobot.serialize import job_object_data, job_object_data_v2, row_object_data, tag_object_data_v2
 from reconciler.nautobot.tables import (
     extras_approvaluserresponse,
     extras_approvalworkflow,
@@ -45,7 +45,6 @@ from reconciler.nautobot.tables import (
     extras_scheduledjob,
     extras_scheduledjobs,
     extras_staticgroupassociation,
-    extras_tag,
     extras_taggeditem,
 )
 
@@ -134,9 +133,11 @@ def _workflow_repr(connection: Connection, workflow: Any, state: str) -> str:
         )
     ).scalar()
     schedule = connection.execute(
-        select(extras_scheduledjob.c.name).where(extras_scheduledjob.c.id == workflow["object_under_review_object_id"])
-    ).scalar()
-    return f"{definition or 'Deleted workflow'}: {schedule} ({state})"
+        select(extras_scheduledjob.c.name, extras_scheduledjob.c.interval).where(
+            extras_scheduledjob.c.id == workflow["object_under_review_object_id"]
+        )
+    ).one()
+    return f"{definition or 'Deleted workflow'}: {schedule.name}: {schedule.interval} ({state})"  # ScheduledJob.__str__
 
 
 def bump_beat(connection: Connection, now: datetime) -> None:
@@ -158,14 +159,13 @@ def delete_job(connection: Connection, job_id: UUID, request: str) -> list[Chang
     ]
     hooks = [r._mapping for r in connection.execute(select(extras_jobhook).where(extras_jobhook.c.job_id == job_id))]
     owners = [("job", job_id)] + [("jobbutton", b["id"]) for b in buttons] + [("jobhook", h["id"]) for h in hooks]
-    logged = _generic_rows(connection, owners, types, str(job["name"]), request)
+    names = {job_id: str(job["name"]), **{r["id"]: str(r["name"]) for r in (*buttons, *hooks)}}
+    logged = _generic_rows(connection, owners, types, names, request)
     logged.append(
         ChangedObject("job", job_id, "delete", request=request, serialized=_job_serialized(connection, job, types))
     )
     logged += [_receiver_entry(connection, "jobbutton", b, request) for b in buttons]
-    for hook in hooks:
-        tags = _tag_names(connection, types, hook["id"], "jobhook")
-        logged.append(_receiver_entry(connection, "jobhook", hook, request, tagged=tags))
+    logged += [_receiver_entry(connection, "jobhook", h, request) for h in hooks]  # JobHook has no tags
 
     _delete_generic(connection, owners, types)
     for through, key, rows in ((extras_jobbutton_content_types, "jobbutton_id", buttons),
@@ -192,28 +192,75 @@ def _owner_filter(table: Table, type_column: str, id_column: str, owners: Iterab
     ))  # fmt: skip
 
 
-def _generic_rows(connection: Connection, owners: list[tuple[str, UUID]], types: dict[str, int], job_name: str,
-                  request: str) -> list[ChangedObject]:  # fmt: skip
+def _generic_rows(
+    connection: Connection, owners: list[tuple[str, UUID]], types: dict[str, int], names: dict[UUID, str], request: str
+) -> list[ChangedObject]:
+    """Change-log entries of the change-logged generic rows deleted with the owners, labelled as their
+    __str__ labels them. A dynamic group's cached members (static-group rows of a group that is not
+    static) are deleted too, but Nautobot logs no change for them."""
     entries = []
     for table, type_column, id_column, logged in _GENERIC:
         if not logged:
             continue
-        for row in connection.execute(select(table).where(_owner_filter(table, type_column, id_column, owners, types))):
-            m = row._mapping
-            entries.append(ChangedObject(
-                table.name.removeprefix("extras_"), m["id"], "delete", request=request,
-                serialized=(row_object_data(table, m), None, _generic_repr(table, m, job_name)),
-            ))  # fmt: skip
+        query = select(table).where(_owner_filter(table, type_column, id_column, owners, types))
+        rows = [row._mapping for row in connection.execute(query)]
+        related = _related_names(connection, table, rows)
+        for m in rows:
+            group_type = related.get(("group_type", m["dynamic_group_id"])) if "dynamic_group_id" in m else None
+            if table is extras_staticgroupassociation and group_type not in (None, "static"):
+                continue
+            owner = names.get(m[id_column], str(m[id_column]))
+            serialized = (row_object_data(table, m), None, _generic_repr(table, m, owner, related))
+            entries.append(ChangedObject(table.name.removeprefix("extras_"), m["id"], "delete", request=request,
+                                         serialized=serialized))  # fmt: skip
     return entries
 
 
-def _generic_repr(table: Table, row: Any, owner: str) -> str:
-    # The __str__ of these models names related rows (contacts, groups) nbjobs does not mirror: the
-    # owner's name stands in for them.
+# The unmirrored tables whose names the generic rows' __str__ uses, read by reflection where they exist
+# (a sandbox has none of them: the ids stand in).
+_RELATED = {
+    "contact_id": ("extras_contact", "name"),
+    "team_id": ("extras_team", "name"),
+    "metadata_type_id": ("extras_metadatatype", "name"),
+    "dynamic_group_id": ("extras_dynamicgroup", "name"),
+}
+
+
+def _related_names(connection: Connection, table: Table, rows: list[Any]) -> dict[tuple[str, UUID], str]:
+    names: dict[tuple[str, UUID], str] = {}
+    inspector = inspect(connection)
+    for column, (related, label) in _RELATED.items():
+        ids = {row[column] for row in rows if column in table.columns and row[column] is not None}
+        if not ids or not inspector.has_table(related):
+            continue
+        target = Table(related, MetaData(), autoload_with=connection)
+        extra = [c for c in ("group_type", "data_type") if c in target.columns]
+        query = select(target.c.id, target.c[label], *(target.c[c] for c in extra)).where(target.c.id.in_(list(ids)))
+        for found in connection.execute(query):
+            names[(column, found.id)] = str(found[1])
+            names.update({(c, found.id): str(found._mapping[c]) for c in extra})
+    return names
+
+
+def _generic_repr(table: Table, row: Any, owner: str, related: dict[tuple[str, UUID], str]) -> str:
+    """__str__ of Note, ContactAssociation, StaticGroupAssociation and ObjectMetadata (extras/models)."""
+
+    def name(column: str) -> str:
+        return related.get((column, row[column]), str(row[column]))
+
     if table is extras_note:
-        return f"{owner} - {row['created'].isoformat() if row['created'] else None}"  # Note.__str__
+        return f"{owner} - {row['created'].isoformat() if row['created'] else None}"
     if table is extras_staticgroupassociation:
-        return f"{owner} as a member of {row['dynamic_group_id']}"
+        return f"{owner} as a member of {name('dynamic_group_id')}"
+    if table is extras_contactassociation:
+        if row["contact_id"] is not None:
+            return f"Contact {name('contact_id')} for {owner}"
+        return f"Team contact {name('team_id')} for {owner}"
+    if table is extras_objectmetadata:
+        text = f"{name('metadata_type_id')} - {owner}"
+        if related.get(("data_type", row["metadata_type_id"])) == "contact-or-team":
+            text += f" - {name('contact_id') if row['contact_id'] else name('team_id')}"
+        return text
     return f"{table.name.removeprefix('extras_')} of {owner}"
 
 
@@ -232,33 +279,24 @@ def _delete_generic(connection: Connection, owners: list[tuple[str, UUID]], type
         )
 
 
-def _tag_names(connection: Connection, types: dict[str, int], object_id: UUID, model: str) -> list[str]:
-    query = (
-        select(extras_tag.c.name)
-        .join(extras_taggeditem, extras_taggeditem.c.tag_id == extras_tag.c.id)
-        .where(extras_taggeditem.c.content_type_id == types.get(model), extras_taggeditem.c.object_id == object_id)
-        .order_by(extras_tag.c.name)
-    )
-    return [str(name) for name in connection.execute(query).scalars()]
-
-
 def _job_serialized(
     connection: Connection, job: Any, types: dict[str, int]
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The job as Nautobot's delete serializes it: the stored values (nothing re-derived from the class)."""
     queues = {r.id: r._mapping for r in connection.execute(select(extras_jobqueue))}
     assigned = list(connection.execute(select(extras_jobqueueassignment.c.job_queue_id)
                                        .where(extras_jobqueueassignment.c.job_id == job["id"])).scalars())  # fmt: skip
-    tags = _tag_names(connection, types, job["id"], "job")
-    return job_object_data(job, tags), job_object_data_v2(job, queues, assigned, []), str(job["name"])
+    tags = tag_rows(connection, types, [job["id"]]).get(job["id"], [])
+    data = job_object_data(job, [str(t["name"]) for t in tags], class_ints=False)
+    data_v2 = job_object_data_v2(job, queues, assigned, [tag_object_data_v2(t) for t in tags])
+    return data, data_v2, str(job["name"])
 
 
-def _receiver_entry(
-    connection: Connection, model: str, row: Any, request: str, tagged: list[str] | None = None
-) -> ChangedObject:
+def _receiver_entry(connection: Connection, model: str, row: Any, request: str) -> ChangedObject:
     through, key = (extras_jobbutton_content_types, "jobbutton_id") if model == "jobbutton" else (
         extras_jobhook_content_types, "jobhook_id")  # fmt: skip
     content_types = list(connection.execute(select(through.c.contenttype_id).where(through.c[key] == row["id"])
                                             .order_by(through.c.contenttype_id)).scalars())  # fmt: skip
     table = extras_jobbutton if model == "jobbutton" else extras_jobhook
-    data = row_object_data(table, row, m2m={"content_types": content_types}, tags=tagged)
+    data = row_object_data(table, row, m2m={"content_types": content_types})
     return ChangedObject(model, row["id"], "delete", request=request, serialized=(data, None, str(row["name"])))

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -86,7 +87,9 @@ def _column(row: Row, name: str) -> Any:
     return str(value) if isinstance(value, UUID) else value
 
 
-def job_object_data(job: Row, tags: list[str]) -> dict[str, Any]:
+def job_object_data(job: Row, tags: list[str], *, class_ints: bool = True) -> dict[str, Any]:
+    """`class_ints`: an edit (Job.clean() re-derives fields without an override from the class) writes the
+    class's int time limits; a delete serializes the stored floats."""
     data: dict[str, Any] = {
         "created": django_json_datetime(job["created"]),
         "last_updated": django_json_datetime(job["last_updated"]),
@@ -94,7 +97,7 @@ def job_object_data(job: Row, tags: list[str]) -> dict[str, Any]:
     for name in JOB_FIELDS:
         data[name] = _column(job, name)
     for name in _TIME_LIMITS:
-        if not job[f"{name}_override"] and float(job[name]).is_integer():
+        if class_ints and not job[f"{name}_override"] and float(job[name]).is_integer():
             data[name] = int(job[name])
     data["custom_fields"] = job["_custom_field_data"]
     data["tags"] = tags
@@ -186,6 +189,9 @@ def job_object_data_v2(
     return data
 
 
+# Nautobot's JSONArrayField serializes to a JSON string (core/models/fields.py, value_to_string).
+_JSON_ARRAY_FIELDS = frozenset({("extras_objectmetadata", "scoped_fields")})
+
 # Foreign keys whose target tables nbjobs does not mirror: Django still names the field without "_id".
 _UNMIRRORED_FKS = frozenset({"tenant_id", "clocked_id", "solar_id", "contact_id", "team_id", "role_id", "status_id",
                              "dynamic_group_id", "relationship_id", "metadata_type_id", "tag_id"})  # fmt: skip
@@ -200,9 +206,11 @@ def row_object_data(
     data: dict[str, Any] = {}
     for column in table.columns:
         name = column.name
-        if name in ("id", "_custom_field_data"):
+        if name == "id" or name.startswith("_"):  # serialize_object drops private fields
             continue
         value = row[name]
+        if (table.name, name) in _JSON_ARRAY_FIELDS:
+            value = json.dumps(value, ensure_ascii=False)  # JSONArrayField.value_to_string
         key = name[:-3] if name.endswith("_id") and (column.foreign_keys or name in _UNMIRRORED_FKS) else name
         if isinstance(value, datetime):
             value = django_json_datetime(value)
