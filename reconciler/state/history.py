@@ -59,12 +59,13 @@ def list_applies(connection: Connection, limit: int = 50) -> list[RowMapping]:
 def show_apply(connection: Connection, ident: str) -> tuple[RowMapping, list[RowMapping]]:
     """One apply by its id or a unique prefix of it (as `nbjobs history` prints them)."""
     wanted = ident.lower().replace("-", "")
-    matches = [r for r in list_applies(connection, limit=100_000) if r["id"].hex.startswith(wanted)]
+    # Ids are uuid on PostgreSQL and char(32) elsewhere: match the prefix on the ids alone, in Python.
+    matches = [i for i in connection.execute(select(nbjobs_apply.c.id)).scalars() if i.hex.startswith(wanted)]
     if not matches:
         raise NbjobsError(f"no apply with id {ident!r} in the history")
     if len(matches) > 1:
         raise NbjobsError(f"{ident!r} matches {len(matches)} applies; give more of the id")
-    entry = matches[0]
+    entry = connection.execute(select(nbjobs_apply).where(nbjobs_apply.c.id == matches[0])).one()._mapping
     query = (
         select(nbjobs_apply_change)
         .where(nbjobs_apply_change.c.apply_id == entry["id"])
