@@ -164,3 +164,13 @@ def test_module_entry_point_and_schema(tmp_path: Path) -> None:
 
 def _empty_database(url: URL) -> None:
     empty_database(DatabaseTarget(url, "test"))
+
+
+def test_validate_warns_of_queues_declared_nowhere(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("apiVersion: nbjobs/v1\nkind: Jobs\njobs:\n  - match: audits.DeviceAudit\n"
+                        "    queues: {default: heavy, eligible: [heavy, ghost]}\n")  # fmt: skip
+    code, _, err = run(capsys, "validate", "--jobs-root", JOBS, str(manifest))
+    assert code == 0  # only a warning: the database may have the queue
+    assert f"{manifest}:5:40: warning: queue 'ghost' is declared neither under queues: nor by any job" in err
+    assert "'heavy'" not in err  # named by vendor_x.sync.SyncInventory's task_queues

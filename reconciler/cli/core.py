@@ -11,7 +11,7 @@ from typing import Any
 
 from reconciler.apply import ApplyOptions, ApplyResult, apply, apply_saved, read_actual, saved
 from reconciler.cli import common
-from reconciler.diagnostics import NbjobsError, Severity
+from reconciler.diagnostics import Location, NbjobsError, Severity
 from reconciler.discovery.types import Discovery
 from reconciler.gitrev import manifest_revision
 from reconciler.manifest.resolve import resolve
@@ -78,10 +78,26 @@ def _validate(args: argparse.Namespace) -> int:
     for entry in resolution.unmatched_exact:
         print(f"{entry.location}: warning: {entry.match!r} is not in the job code (the database may have it)",
               file=sys.stderr)  # fmt: skip
+    for location, queue in _undeclared_queues(desired, discovery, common.default_queue(args)):
+        print(f"{location}: warning: queue {queue!r} is declared neither under queues: nor by any job's "
+              "task_queues (the database must have it, or the plan will refuse)", file=sys.stderr)  # fmt: skip
     errors = sum(d.severity is Severity.ERROR for d in problems)
     print(f"{len(desired.files)} manifest file(s), {len(desired.jobs)} job entr(ies), {len(desired.queues)} queue(s); "
           f"{len(discovery.jobs)} job class(es) found; {errors} error(s).")  # fmt: skip
     return 1 if errors else 0
+
+
+def _undeclared_queues(desired: DesiredState, discovery: Discovery, default_queue: str) -> list[tuple[Location, str]]:
+    """Queues the manifests pin that nothing without a database declares (validate cannot see Nautobot's)."""
+    known = {default_queue} | {q.name for q in desired.queues} | {n for job in discovery.jobs for n in job.task_queues}
+    found = []
+    for entry in desired.jobs:
+        for field in ("default_job_queue", "job_queues"):
+            pin = entry.pins.get(field)
+            if pin is not None:
+                names = pin.value if isinstance(pin.value, tuple) else (str(pin.value),)
+                found += [(pin.location, name) for name in names if name not in known]
+    return found
 
 
 @dataclass(frozen=True)
