@@ -59,7 +59,6 @@ class Snapshot:
     database: str = ""  # a display name of the database, password masked
     queues_by_id: Mapping[UUID, QueueRecord] = field(default_factory=lambda: MappingProxyType({}))
     dependents: Mapping[UUID, JobDependents] = field(default_factory=lambda: MappingProxyType({}))
-    now: datetime | None = None  # the database's time when read (only with dependents: their ages)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "queues_by_id", MappingProxyType({q.id: q for q in self.queues}))

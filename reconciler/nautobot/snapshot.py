@@ -51,7 +51,7 @@ def read_snapshot(
     now = now or datetime.now(UTC)
     wanted = {job.id for job in jobs if job.class_path in set(dependents_of)}
     dependents = MappingProxyType(read_dependents(connection, wanted, now))
-    return Snapshot(queues=queues, jobs=jobs, database=database, dependents=dependents, now=now)
+    return Snapshot(queues=queues, jobs=jobs, database=database, dependents=dependents)
 
 
 def _job_record(row: RowMapping, queue_ids: frozenset[UUID]) -> JobRecord:

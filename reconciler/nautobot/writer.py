@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from reconciler.nautobot.tables import auth_user, extras_job, extras_jobqueue, extras_jobqueueassignment
+from reconciler.nautobot.tables import extras_job, extras_jobqueue, extras_jobqueueassignment
 
 
 def insert_queue(connection: Connection, *, name: str, queue_type: str, description: str, now: datetime) -> UUID:
@@ -82,11 +82,3 @@ def queue_ids_by_name(connection: Connection) -> dict[str, UUID]:
     return {
         name: queue_id for queue_id, name in connection.execute(select(extras_jobqueue.c.id, extras_jobqueue.c.name))
     }
-
-
-def find_user(connection: Connection, username: str) -> tuple[UUID, str, bool] | None:
-    """(id, username, is_active) of a Nautobot user, or None."""
-    row = connection.execute(
-        select(auth_user.c.id, auth_user.c.username, auth_user.c.is_active).where(auth_user.c.username == username)
-    ).first()
-    return (row.id, row.username, bool(row.is_active)) if row else None
