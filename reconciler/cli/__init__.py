@@ -11,15 +11,16 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler import __version__
-from reconciler.cli import core, ops, review
+from reconciler.cli import core, loop, ops, review
 from reconciler.diagnostics import InputError, NbjobsError, Severity
 
 # Modules that add subcommands: each has register(commands) -> None.
-COMMAND_MODULES = (core, ops, review)
+COMMAND_MODULES = (core, ops, review, loop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,4 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(commands)
+    for command in _leaf_parsers(commands):
+        command.add_argument("--config", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+                             help="settings file (default NBJOBS_CONFIG, else ./nbjobs.toml if present)")  # fmt: skip
     return parser
+
+
+def _leaf_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> list[argparse.ArgumentParser]:
+    """Every subcommand that runs (`db upgrade`, not `db`), so `--config` goes after the command as flags do."""
+    leaves = []
+    for parser in dict.fromkeys(commands.choices.values()):
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        leaves += [leaf for n in nested for leaf in _leaf_parsers(n)] if nested else [parser]
+    return leaves

@@ -6,15 +6,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from reconciler.config import Loaded, Target, load_settings
 from reconciler.diagnostics import NbjobsError
 from reconciler.discovery.sources import discover
 from reconciler.discovery.types import Discovery
-from reconciler.fields import DEFAULT_QUEUE_NAME
 from reconciler.manifest.load import load_manifests
 from reconciler.manifest.types import DesiredState
-from reconciler.nautobot.connect import DatabaseTarget, resolve_target
+from reconciler.nautobot.connect import DatabaseTarget, target_from_url
 from reconciler.render.text import Style, ansi, plain
 
 DEFAULT_MANIFESTS = Path("manifests")
@@ -23,7 +23,7 @@ DEFAULT_MANIFESTS = Path("manifests")
 def add_code_sources(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs-root", type=Path, help="Nautobot's JOBS_ROOT (default NAUTOBOT_JOBS_ROOT)")
     parser.add_argument("--git-root", type=Path, help="Nautobot's GIT_ROOT (default NAUTOBOT_GIT_ROOT)")
-    parser.add_argument("--app", action="append", default=[], metavar="PACKAGE",
+    parser.add_argument("--app", action="append", metavar="PACKAGE",
                         help="an App package providing jobs (name or path; repeatable; never imported)")  # fmt: skip
     parser.add_argument(
         "--default-queue", help="CELERY_TASK_DEFAULT_QUEUE (default NAUTOBOT_CELERY_TASK_DEFAULT_QUEUE)"
@@ -43,24 +43,61 @@ def add_sources(parser: argparse.ArgumentParser, *, database: bool = True) -> No
         add_database(parser)
 
 
+def add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target", metavar="NAME", help="which target of the configuration's fleet (default: the only one)"
+    )
+
+
+# Flags that set a configuration field of the same meaning: (attribute on args, settings field).
+_FLAG_FIELDS = (
+    ("database_url", "database_url"), ("jobs_root", "jobs_root"), ("git_root", "git_root"), ("app", "apps"),
+    ("default_queue", "default_queue"), ("username", "user"), ("repo", "repo"), ("branch", "branch"),
+    ("path", "path"), ("policy", "policy"), ("prune", "prune"), ("interval", "interval"),
+    ("broker_url", "broker_url"), ("metrics_port", "metrics_port"), ("lock_timeout", "lock_timeout"),
+    ("cache_dir", "cache_dir"),
+)  # fmt: skip
+
+
+def settings(args: argparse.Namespace) -> Loaded:
+    """The one configuration object, built once per command from the flags, the environment and the file."""
+    cached: Loaded | None = getattr(args, "_settings", None)
+    if cached is None:
+        flags: dict[str, Any] = {}
+        for attribute, name in _FLAG_FIELDS:
+            value = getattr(args, attribute, None)
+            if value not in (None, [], False):  # not given (store_true flags only ever turn a setting on)
+                flags[name] = tuple(value) if isinstance(value, list) else value
+        cached = load_settings(flags, getattr(args, "config", None))
+        args._settings = cached
+    return cached
+
+
+def selected(args: argparse.Namespace) -> Target:
+    """The target this command works on (`--target NAME`, or the only one)."""
+    return settings(args).settings.target(getattr(args, "target", None))
+
+
 def default_queue(args: argparse.Namespace) -> str:
-    return str(args.default_queue or os.environ.get("NAUTOBOT_CELERY_TASK_DEFAULT_QUEUE") or DEFAULT_QUEUE_NAME)
+    return selected(args).default_queue
+
+
+def code_roots(target: Target) -> tuple[Path | None, Path | None]:
+    """JOBS_ROOT and GIT_ROOT: the configured ones, else Nautobot's defaults under NAUTOBOT_ROOT when they exist."""
+    nautobot_root = Path(os.environ.get("NAUTOBOT_ROOT", Path.home() / ".nautobot"))
+    jobs_root = target.jobs_root or _existing(nautobot_root / "jobs")
+    git_root = target.git_root or _existing(nautobot_root / "git")
+    return jobs_root, git_root
 
 
 def code(args: argparse.Namespace) -> Discovery:
-    """Job code from the flags, else Nautobot's own settings (JOBS_ROOT, GIT_ROOT under NAUTOBOT_ROOT)."""
-    nautobot_root = Path(os.environ.get("NAUTOBOT_ROOT", Path.home() / ".nautobot"))
-    jobs_root = args.jobs_root or _env_path("NAUTOBOT_JOBS_ROOT") or _existing(nautobot_root / "jobs")
-    git_root = args.git_root or _env_path("NAUTOBOT_GIT_ROOT") or _existing(nautobot_root / "git")
-    for given, flag in ((args.jobs_root, "--jobs-root"), (args.git_root, "--git-root")):
+    """Job code from the configuration (flags, NAUTOBOT_JOBS_ROOT/GIT_ROOT, the file), else Nautobot's defaults."""
+    target = selected(args)
+    for given, flag in ((target.jobs_root, "jobs root"), (target.git_root, "git root")):
         if given is not None and not given.is_dir():
             raise NbjobsError(f"{flag} {given}: no such directory")
-    return discover(jobs_root=jobs_root, git_root=git_root, apps=args.app, default_queue=default_queue(args))
-
-
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name)
-    return Path(value) if value else None
+    jobs_root, git_root = code_roots(target)
+    return discover(jobs_root=jobs_root, git_root=git_root, apps=list(target.apps), default_queue=target.default_queue)
 
 
 def _existing(path: Path) -> Path | None:
@@ -75,7 +112,8 @@ def manifests(args: argparse.Namespace) -> tuple[DesiredState, list[Path]]:
 
 
 def target(args: argparse.Namespace) -> DatabaseTarget:
-    return resolve_target(args.database_url, os.environ, Path.cwd())
+    loaded = settings(args)
+    return target_from_url(selected(args).database_url, loaded.origins["database_url"], Path.cwd())
 
 
 def require_database(database: DatabaseTarget) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +47,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_mass_delete(apply_)
     apply_.add_argument("--batch-size", type=int, default=1000, metavar="N",
                         help="results purged per transaction when retiring (default 1000)")  # fmt: skip
-    apply_.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+    apply_.add_argument("--lock-timeout", type=float, metavar="SECONDS",
                         help="wait this long for another apply to finish (default 0: fail at once)")  # fmt: skip
-    apply_.add_argument("--as", dest="username", metavar="USERNAME", default=os.environ.get("NBJOBS_USER"),
+    apply_.add_argument("--as", dest="username", metavar="USERNAME",
                         help="Nautobot user recorded in the change log (default NBJOBS_USER)")  # fmt: skip
     apply_.set_defaults(handler=_apply)
 
@@ -203,15 +202,13 @@ def _settings(args: argparse.Namespace) -> PlanSettings:
 
 
 def _options(args: argparse.Namespace, target: DatabaseTarget, revision: str | None) -> ApplyOptions:
-    if args.lock_timeout < 0:
-        raise NbjobsError("--lock-timeout must be 0 or more seconds")
     if args.batch_size < 1:
         raise NbjobsError("--batch-size must be at least 1")
     return ApplyOptions(
         database=target.display_url,
-        username=args.username,
+        username=common.selected(args).user,
         revision=revision,
-        lock_timeout=args.lock_timeout,
+        lock_timeout=common.settings(args).settings.lock_timeout,
         batch_size=args.batch_size,
         progress=common.progress,
     )

@@ -4,7 +4,6 @@ existing Nautobot)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -81,19 +80,9 @@ def _diff(args: argparse.Namespace) -> int:
 def _sources(args: argparse.Namespace) -> Sources:
     """The manifest and code paths, resolved as `plan` resolves them (flags, then Nautobot's settings)."""
     manifests: list[Path] = args.manifests or [common.DEFAULT_MANIFESTS]
-    nautobot_root = Path(os.environ.get("NAUTOBOT_ROOT", Path.home() / ".nautobot"))
-    jobs_root = args.jobs_root or _env_path("NAUTOBOT_JOBS_ROOT") or _existing(nautobot_root / "jobs")
-    git_root = args.git_root or _env_path("NAUTOBOT_GIT_ROOT") or _existing(nautobot_root / "git")
-    return Sources(tuple(manifests), jobs_root, git_root, tuple(args.app), common.default_queue(args))
-
-
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name)
-    return Path(value) if value else None
-
-
-def _existing(path: Path) -> Path | None:
-    return path if path.is_dir() else None
+    target = common.selected(args)
+    jobs_root, git_root = common.code_roots(target)
+    return Sources(tuple(manifests), jobs_root, git_root, target.apps, target.default_queue)
 
 
 def _snapshot_if_any(args: argparse.Namespace) -> Snapshot | None:

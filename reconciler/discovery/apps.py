@@ -86,3 +86,12 @@ def _app_jobs_module(interp: Interpreter, package: str) -> str:
     if not (isinstance(value, Lit) and isinstance(value.value, str) and "." in value.value):
         return default
     return f"{config.module}.{value.value.rpartition('.')[0]}"
+
+
+def app_directory(app: str) -> Path | None:
+    """Where an App's package lives on disk (its code is what a change of the App changes), or None."""
+    located = _locate_app(app)
+    if isinstance(located, str):
+        return None
+    name, parent = located
+    return parent.joinpath(*name.split("."))

@@ -14,6 +14,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 
 from reconciler.diagnostics import NbjobsError
+from reconciler.nautobot.fingerprint import SQLITE_ROW_HASH, sqlite_row_hash
 
 SANDBOX_FILENAME = "nbjobs.db"
 
@@ -53,9 +54,24 @@ def resolve_target(url: str | None, environ: Mapping[str, str], cwd: Path) -> Da
         return DatabaseTarget(_parse(url, "--database-url"), "--database-url")
     if environ.get("NBJOBS_DATABASE_URL"):
         return DatabaseTarget(_parse(environ["NBJOBS_DATABASE_URL"], "NBJOBS_DATABASE_URL"), "NBJOBS_DATABASE_URL")
-    if environ.get("NAUTOBOT_DB_NAME") or environ.get("NAUTOBOT_DB_ENGINE"):
-        return DatabaseTarget(_from_nautobot_env(environ), "NAUTOBOT_DB_* variables")
+    composed = nautobot_env_url(environ)
+    if composed is not None:
+        return DatabaseTarget(make_url(composed), "NAUTOBOT_DB_* variables")
     return DatabaseTarget(URL.create("sqlite", database=str(cwd / SANDBOX_FILENAME)), "sandbox default")
+
+
+def target_from_url(url: str | None, origin: str, cwd: Path) -> DatabaseTarget:
+    """The database a resolved setting names (see reconciler.config), or the sandbox beside `cwd`."""
+    if url:
+        return DatabaseTarget(_parse(url, origin), origin)
+    return DatabaseTarget(URL.create("sqlite", database=str(cwd / SANDBOX_FILENAME)), "sandbox default")
+
+
+def nautobot_env_url(environ: Mapping[str, str]) -> str | None:
+    """The URL Nautobot's own NAUTOBOT_DB_* variables describe (password included), if they describe one."""
+    if not (environ.get("NAUTOBOT_DB_NAME") or environ.get("NAUTOBOT_DB_ENGINE")):
+        return None
+    return _from_nautobot_env(environ).render_as_string(hide_password=False)
 
 
 def _parse(raw: str, origin: str) -> URL:
@@ -106,6 +122,8 @@ def _enforce_sqlite_foreign_keys(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        # The row hash of fingerprint.rows_fingerprint, which SQLite lacks.
+        dbapi_connection.create_function(SQLITE_ROW_HASH, -1, sqlite_row_hash, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -174,6 +174,7 @@ class Retirement:
     this_run: tuple[str, ...]
     blockers: tuple[str, ...]
     next_run: str
+    awaiting_prune: bool = False  # stopped before a deletion or purge only because prune is off
 
     @property
     def step_name(self) -> str:

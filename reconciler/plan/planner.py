@@ -44,6 +44,8 @@ class PlanningError(InputError):
 class PlanSettings:
     default_queue: str = DEFAULT_QUEUE_NAME  # Nautobot's CELERY_TASK_DEFAULT_QUEUE
     allow_mass_delete: bool = False
+    # False: retirement steps 4-5 (delete, purge) wait as pending (the loop's `heal` without `prune`).
+    prune: bool = True
 
 
 def plan(
@@ -86,7 +88,7 @@ def plan(
         notes += job_notes
         errors += job_errors
 
-    retirement = plan_retirements(desired.retire, records, code, snapshot.dependents, state)
+    retirement = plan_retirements(desired.retire, records, code, snapshot.dependents, state, prune=settings.prune)
     job_ops += retirement.operations
     notes += retirement.notes
     errors += retirement.errors

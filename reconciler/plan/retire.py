@@ -35,6 +35,7 @@ from reconciler.state.types import NbjobsState
 
 MASS_DELETE_COUNT = 10  # a plan deleting more jobs than this, or more than a quarter of those managed,
 MASS_DELETE_SHARE = 4  # needs --allow-mass-delete
+AWAITING_PRUNE = "deletions and purges wait for prune (the loop heals with `prune = false`)"
 
 
 @dataclass
@@ -52,10 +53,13 @@ def plan_retirements(
     code: Mapping[str, DiscoveredJob],
     dependents: Mapping[UUID, JobDependents],
     state: NbjobsState,
+    *,
+    prune: bool = True,
 ) -> RetirementPlan:
+    """`prune=False` withholds steps 4 and 5 (delete, purge): those retirements stop there, awaiting prune."""
     result = RetirementPlan()
     for entry in entries:
-        _plan_one(entry, records.get(entry.match), entry.match in code, dependents, state, result)
+        _plan_one(entry, records.get(entry.match), entry.match in code, dependents, state, result, prune)
     retiring = {entry.match for entry in entries}
     result.operations += [ForgetTombstone(path) for path in sorted(state.tombstones) if path not in retiring]
     result.notes += [
@@ -77,6 +81,7 @@ def _plan_one(
     dependents: Mapping[UUID, JobDependents],
     state: NbjobsState,
     result: RetirementPlan,
+    prune: bool,
 ) -> None:
     path, where = entry.match, entry.location
     tombstone = state.tombstones.get(path)
@@ -91,6 +96,10 @@ def _plan_one(
                     "exists"))  # fmt: skip
             return
         purge = tombstone.results_to_purge if entry.purge_results else 0
+        if purge and not prune:
+            result.statuses.append(Retirement(path, where, 5, (), (AWAITING_PRUNE,), "step 5 once prune is on",
+                                              awaiting_prune=True))  # fmt: skip
+            return
         if purge:
             result.purges.append((path, purge))
         done = f"retired on {tombstone.retired_at:%Y-%m-%d}"
@@ -113,11 +122,17 @@ def _plan_one(
         result.errors.append(Diagnostic(where, f"{path!r} is a system job: Nautobot refuses to delete jobs whose "
                                                "module starts with 'nautobot.'"))  # fmt: skip
         return
-    _walk(entry, record, ref, in_code, dependents.get(record.id, JobDependents()), result)
+    _walk(entry, record, ref, in_code, dependents.get(record.id, JobDependents()), result, prune)
 
 
 def _walk(
-    entry: RetireEntry, record: JobRecord, ref: JobRef, in_code: bool, deps: JobDependents, result: RetirementPlan
+    entry: RetireEntry,
+    record: JobRecord,
+    ref: JobRef,
+    in_code: bool,
+    deps: JobDependents,
+    result: RetirementPlan,
+    prune: bool,
 ) -> None:
     path, where = entry.match, entry.location
     this_run: list[str] = []
@@ -163,6 +178,10 @@ def _walk(
     if in_code and not entry.force:
         stop(4, ["its class is still in the code: remove the code first (Nautobot's next refresh would recreate "
                  "the record), or set `force: true`"], "step 4 again, once the code is gone")  # fmt: skip
+        return
+    if not prune:
+        result.statuses.append(Retirement(path, where, 4, tuple(this_run), (AWAITING_PRUNE,), "step 4 once prune is on",
+                                          awaiting_prune=True))  # fmt: skip
         return
     result.operations.append(DeleteJob(ref, entry.purge_results, deps.results.total, where, entry.why))
     this_run.append("delete the record")

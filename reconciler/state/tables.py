@@ -3,7 +3,7 @@ module (`nbjobs db upgrade`); this metadata is what the code reads and writes th
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, MetaData, String, Table, Text, Uuid
+from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, Uuid
 
 from reconciler.dbtypes import BigIdentity, UtcDateTime
 
@@ -80,4 +80,34 @@ nbjobs_retired_result = Table(
     metadata,
     Column("result_id", Uuid(), primary_key=True),
     Column("class_path", String(201), nullable=False, index=True),
+)
+
+# One row per tick of the reconcile loop that planned; an idle tick only bumps the newest row's
+# last_checked_at and idle_ticks (the loop's idle budget is three statements).
+nbjobs_run = Table(
+    "nbjobs_run",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("target", String(64), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=False),
+    Column("last_checked_at", UtcDateTime(), nullable=False),
+    Column("idle_ticks", Integer, nullable=False),
+    Column("duration_seconds", Float, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("revision", String(64), nullable=True),  # the manifests' commit
+    Column("policy", String(20), nullable=False),  # detect | heal
+    Column("prune", Boolean, nullable=False),
+    Column("state", String(20), nullable=False),  # in_sync | drifted | pending | error | suspended
+    Column("observed", String(20), nullable=False),  # what it saw, whatever it did (suspended keeps reporting)
+    Column("action", String(30), nullable=False),  # none | applied | denied-by-window | suspended | failed
+    Column("message", Text, nullable=False),
+    Column("rows_fingerprint", String(64), nullable=True),
+    Column("code_fingerprint", String(64), nullable=True),
+    Column("permanent_error", Boolean, nullable=False),  # not retried until the revision or the code changes
+    Column("drift", JSON, nullable=False),  # [{job, field, desired, actual, changed_by, changed_at}]
+    Column("pending", JSON, nullable=False),  # [{job, step, reason}]
+    Column("errors", JSON, nullable=False),  # [{message, location, transient}]
+    Column("apply_id", Uuid(), ForeignKey("nbjobs_apply.id"), nullable=True),
+    Index("nbjobs_run_target_started", "target", "started_at"),
 )

@@ -1,0 +1,109 @@
+"""`nbjobs status`: where each target stands, from the loop's last run (Argo CD's sync and health status).
+
+Exit codes follow `plan --detailed-exitcode`: 0 in sync; 2 drifted, pending or never run; 1 error;
+a suspended target exits with the code of what its last run observed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from reconciler.config import Settings, Target
+from reconciler.state.runs import RunRecord, last_runs
+
+EXIT_CODES = {"in_sync": 0, "drifted": 2, "pending": 2, "never_run": 2, "error": 1}
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    target: Target
+    run: RunRecord | None
+    interval: float
+
+    @property
+    def state(self) -> str:
+        return self.run.state if self.run else "never_run"
+
+    @property
+    def exit_code(self) -> int:
+        if self.run is not None and self.run.state == "suspended":
+            return EXIT_CODES.get(self.run.observed, 2)
+        return EXIT_CODES.get(self.state, 1)
+
+    def as_json(self) -> dict[str, Any]:
+        run = self.run
+        checked = (run.last_checked_at or run.finished_at) if run else None
+        errors = list(run.errors) if run else []
+        return {
+            "target": self.target.name,
+            "state": self.state,
+            "revision": run.revision if run else None,
+            "last_run_at": run.started_at.isoformat() if run else None,
+            "last_checked_at": checked.isoformat() if checked else None,
+            "next_run_at": (checked + timedelta(seconds=self.interval)).isoformat() if checked else None,
+            "policy": self.target.policy.value,
+            "prune": self.target.prune,
+            "suspended": self.target.suspend,
+            "action": run.action if run else None,
+            "message": run.message if run else "",
+            "drift": [e for e in run.drift if not e.get("healed")] if run else [],
+            "healed": [e for e in run.drift if e.get("healed")] if run else [],
+            "pending": list(run.pending) if run else [],
+            "errors": errors,
+            "last_error": errors[0]["message"] if errors else None,
+            "idle_ticks": run.idle_ticks if run else 0,
+            "apply_id": run.apply_id.hex if run and run.apply_id else None,
+        }
+
+
+def read_status(connection: Connection, settings: Settings, targets: list[Target]) -> list[TargetStatus]:
+    runs = last_runs(connection)
+    return [TargetStatus(target, runs.get(target.name), settings.interval) for target in targets]
+
+
+def render_text(statuses: list[TargetStatus]) -> str:
+    lines = []
+    for status in statuses:
+        data = status.as_json()
+        head = f"{data['target']}: {data['state']}"
+        if data["suspended"]:
+            head += " (suspended)"
+        lines.append(head)
+        lines.append(f"  policy {data['policy']}{', prune' if data['prune'] else ''}; "
+                     f"revision {(data['revision'] or '-')[:12]}")  # fmt: skip
+        if data["last_run_at"]:
+            lines.append(f"  last run {data['last_run_at']} ({data['action']}: {data['message']}); "
+                         f"checked {data['last_checked_at']}, {data['idle_ticks']} idle tick(s) since")  # fmt: skip
+            lines.append(f"  next run about {data['next_run_at']}")
+        for entry in data["drift"]:
+            who = f" ({entry['attribution']})" if entry.get("attribution") else ""
+            what = entry["job"] or entry.get("queue")
+            lines.append(f"  drift: {what} {entry['field'] or ''}: {_yaml(entry['actual'])}, "
+                         f"wanted {_yaml(entry['desired'])}{who}")  # fmt: skip
+        for entry in data["healed"]:
+            who = f" ({entry['attribution']})" if entry.get("attribution") else ""
+            lines.append(f"  healed: {entry['job'] or entry.get('queue')} {entry['field'] or ''}: "
+                         f"{_yaml(entry['actual'])} -> {_yaml(entry['desired'])}{who}")  # fmt: skip
+        for entry in data["pending"]:
+            lines.append(f"  pending: {entry['job']} step {entry['step']}: {entry['reason']} ({entry['location']})")
+        for error in data["errors"]:
+            where = f"{error['location']}: " if error.get("location") else ""
+            kind = "transient" if error.get("transient") else "error"
+            lines.append(f"  {kind}: {where}{error['message']}")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    return str(value)

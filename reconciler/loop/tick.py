@@ -1,0 +1,348 @@
+"""One tick of the reconcile loop for one target: fetch, fingerprint, plan, act by policy, record.
+
+The tick is the same pipeline as `nbjobs plan` and `nbjobs apply` (snapshot -> plan -> apply, with the
+apply lock, the change log, the history and the mass-delete guard); what it adds is deciding when there
+is nothing to do and what the policy allows:
+
+- **Idle.** When the remote's head, the fingerprint of Nautobot's job, queue and assignment rows and
+  the fingerprint of the job code all equal the last run's, and that run needs no action under the
+  current policy (DESIGN.md: in sync; or detect then and now; or a permanent error, which waits for a
+  new revision or new code), the tick issues three statements (fingerprint, last run, heartbeat) and
+  one `git ls-remote`, and returns.
+- **detect** records the drift and changes nothing; **heal** applies the plan except deletions and
+  purges, which wait as pending unless `prune`; **suspend** acts on nothing and keeps reporting; sync
+  windows deny applies outside allowed hours.
+- **Errors.** Invalid manifests on the branch, or a plan the guards refuse, are permanent: recorded once
+  with their locations, not retried until the revision or the code changes. Unreachable databases and
+  remotes are transient: recorded when the database answers, and raised as TransientTickError so the
+  Celery task retries with backoff.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from reconciler.apply import ApplyOptions, LockHeldError, apply, read_actual, utc_now
+from reconciler.config import Policy, Settings, Target
+from reconciler.diagnostics import InputError, NbjobsError
+from reconciler.discovery.apps import app_directory
+from reconciler.discovery.sources import discover
+from reconciler.discovery.types import Discovery
+from reconciler.loop.remote import RemoteError, RemoteSpec, ensure_fetched, head_revision, read_manifests
+from reconciler.loop.windows import applies_allowed
+from reconciler.manifest.types import DesiredState
+from reconciler.nautobot.attribution import attribute, job_changes
+from reconciler.nautobot.connect import create_db_engine, target_from_url
+from reconciler.nautobot.fingerprint import code_fingerprint, rows_fingerprint
+from reconciler.plan.operations import CreateQueue, DeleteJob, Plan, SetEnabled, SetField, UpdateQueue
+from reconciler.plan.planner import PlanSettings, plan
+from reconciler.state.migrate import require_current
+from reconciler.state.runs import RunRecord, heartbeat, last_run, record_run
+
+SHORT = 12
+
+
+class TransientTickError(NbjobsError):
+    """A failure worth retrying (database, git remote, broker): the task retries it with backoff."""
+
+
+@dataclass(frozen=True)
+class TickOutcome:
+    target: str
+    state: str  # in_sync | drifted | pending | error | suspended
+    action: str  # idle | none | applied | denied-by-window | suspended | locked | failed
+    revision: str | None
+    message: str = ""
+    drift: tuple[dict[str, Any], ...] = ()
+    pending: tuple[dict[str, Any], ...] = ()
+    errors: tuple[dict[str, Any], ...] = ()
+    apply_id: UUID | None = None
+    run_id: UUID | None = None
+
+    @property
+    def idle(self) -> bool:
+        return self.action == "idle"
+
+
+@dataclass
+class _Run:
+    """What a tick learned so far; turned into one nbjobs_run row at the end."""
+
+    target: Target
+    started_at: datetime
+    began: float
+    revision: str | None = None
+    rows_fingerprint: str | None = None
+    code_fingerprint: str | None = None
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def engine_for(target: Target) -> Engine:
+    """One engine (and pool) per database for the life of the process: an idle tick opens no connection
+    and issues no dialect start-up queries."""
+    url = target.database_url or ""
+    if url not in _ENGINES:
+        _ENGINES[url] = create_db_engine(target_from_url(target.database_url, f"target {target.name}", Path.cwd()))
+    return _ENGINES[url]
+
+
+def dispose_engines() -> None:
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()
+
+
+def remote_spec(settings: Settings, target: Target) -> RemoteSpec:
+    if not target.repo:
+        raise NbjobsError(f"target {target.name!r} has no manifests repository: set `repo` (or --repo URL)")
+    password = settings.git_password.get_secret_value() if settings.git_password else None
+    return RemoteSpec(target.repo, target.branch, target.path, settings.git_username, password)
+
+
+def code_roots(target: Target) -> list[Path]:
+    roots = [p for p in (target.jobs_root, target.git_root) if p is not None]
+    roots += [d for app in target.apps if (d := app_directory(app)) is not None]
+    return roots
+
+
+def run_tick(settings: Settings, target: Target, clock: Callable[[], datetime] = utc_now) -> TickOutcome:
+    """One tick; records its run in nbjobs' history and returns what it did."""
+    run = _Run(target, clock(), time.monotonic())
+    engine = engine_for(target)
+    spec = remote_spec(settings, target)
+    try:
+        run.revision = head_revision(spec, settings.cache_dir)
+    except RemoteError as exc:
+        return _failed(engine, run, clock, str(exc), transient=exc.transient)
+    run.code_fingerprint = code_fingerprint(code_roots(target))
+    try:
+        with engine.connect() as connection:
+            run.rows_fingerprint = rows_fingerprint(connection)
+            previous = last_run(connection, target.name)
+            if previous is not None and _idle(previous, run, target):
+                heartbeat(connection, previous.id, clock())
+                connection.commit()
+                return _outcome_of(previous, "idle")
+    except SQLAlchemyError as exc:
+        return _failed(engine, run, clock, _database_message(exc), transient=True)
+    return _full_tick(settings, target, engine, spec, run, clock)
+
+
+def _idle(previous: RunRecord, run: _Run, target: Target) -> bool:
+    """DESIGN.md's idle shortcut: nothing changed, and the last outcome needs no action now."""
+    same_inputs = (
+        previous.revision == run.revision
+        and previous.code_fingerprint == run.code_fingerprint
+        and previous.policy == target.policy.value
+        and previous.prune == target.prune
+        and (previous.state == "suspended") == target.suspend
+    )
+    if not same_inputs:
+        return False
+    if previous.permanent_error:
+        return True  # the same revision and code fail the same way, whatever the rows: wait for a change
+    if previous.rows_fingerprint != run.rows_fingerprint:
+        return False
+    if previous.state in ("in_sync", "suspended"):
+        return True
+    return target.policy is Policy.DETECT and previous.state in ("drifted", "pending")
+
+
+def _full_tick(
+    settings: Settings, target: Target, engine: Engine, spec: RemoteSpec, run: _Run, clock: Callable[[], datetime]
+) -> TickOutcome:
+    assert run.revision is not None
+    short = run.revision[:SHORT]
+    try:
+        cache = ensure_fetched(spec, settings.cache_dir, run.revision)
+        desired, _notes = read_manifests(spec, cache, run.revision)
+    except RemoteError as exc:
+        return _failed(engine, run, clock, str(exc), transient=exc.transient)
+    except InputError as exc:
+        return _invalid(engine, run, clock, f"the manifests at {short} are invalid", exc)
+    discovery = discover(jobs_root=target.jobs_root, git_root=target.git_root, apps=list(target.apps),
+                         default_queue=target.default_queue)  # fmt: skip
+    plan_settings = PlanSettings(target.default_queue, allow_mass_delete=False, prune=target.prune)
+    try:
+        with _read_transaction(engine) as connection:
+            require_current(connection)
+            snapshot, state = read_actual(connection, desired, engine.url.render_as_string(hide_password=True), clock())
+            current = plan(desired, discovery, snapshot, plan_settings, state)
+            run.drift = _drift(connection, current)
+    except InputError as exc:
+        return _invalid(engine, run, clock, f"the plan for the manifests at {short} is refused", exc)
+    except NbjobsError as exc:
+        return _failed(engine, run, clock, str(exc), transient=False)
+    except SQLAlchemyError as exc:
+        return _failed(engine, run, clock, _database_message(exc), transient=True)
+    run.pending = [{"job": r.class_path, "step": r.step, "reason": r.blockers[0], "location": str(r.location)}
+                   for r in current.retirements if r.awaiting_prune]  # fmt: skip
+    observed = "drifted" if not current.is_empty else "pending" if run.pending else "in_sync"
+    if target.suspend:
+        return _record(engine, run, clock, "suspended", observed, "suspended", "suspended: nothing applied")
+    if target.policy is Policy.DETECT or current.is_empty:
+        return _record(engine, run, clock, observed, observed, "none", _summary(run))
+    verdict = applies_allowed(settings.windows, clock())
+    if not verdict.allowed:
+        return _record(engine, run, clock, observed, observed, "denied-by-window", verdict.reason)
+    return _heal(settings, target, engine, run, clock, desired, discovery, plan_settings)
+
+
+def _heal(
+    settings: Settings,
+    target: Target,
+    engine: Engine,
+    run: _Run,
+    clock: Callable[[], datetime],
+    desired: DesiredState,
+    discovery: Discovery,
+    plan_settings: PlanSettings,
+) -> TickOutcome:
+    assert run.revision is not None
+    options = ApplyOptions(database=engine.url.render_as_string(hide_password=True), username=target.user,
+                           revision=run.revision[:SHORT], lock_timeout=settings.lock_timeout, clock=clock)  # fmt: skip
+    try:
+        result = apply(engine, desired, discovery, plan_settings, options)
+    except LockHeldError as exc:
+        return _record(engine, run, clock, "drifted", "drifted", "locked", str(exc))
+    except InputError as exc:
+        return _invalid(engine, run, clock, "the apply was refused", exc)
+    except NbjobsError as exc:
+        return _failed(engine, run, clock, str(exc), transient=False)
+    except SQLAlchemyError as exc:
+        return _failed(engine, run, clock, _database_message(exc), transient=True)
+    for entry in run.drift:
+        entry["healed"] = True
+    try:
+        with engine.connect() as connection:
+            run.rows_fingerprint = rows_fingerprint(connection)  # what the next tick compares with
+    except SQLAlchemyError:
+        run.rows_fingerprint = None  # the next tick plans again, which is always safe
+    state = "pending" if run.pending else "in_sync"
+    message = f"applied {len(result.plan.operations)} operation(s); history id {result.apply_id.hex[:12]}"
+    return _record(engine, run, clock, state, "drifted", "applied", message, apply_id=result.apply_id)
+
+
+@contextmanager
+def _read_transaction(engine: Engine) -> Iterator[Connection]:
+    isolation = {} if engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
+    with engine.connect().execution_options(**isolation) as connection, connection.begin():
+        yield connection
+
+
+def _drift(connection: Connection, current: Plan) -> list[dict[str, Any]]:
+    """Each planned change as (job, field, desired, actual), with who made it when Nautobot logged it."""
+    entries: list[dict[str, Any]] = []
+    job_ids = set()
+    for op in current.operations:
+        if isinstance(op, SetField):
+            entries.append({"job": op.job.class_path, "field": op.field, "desired": _plain(op.after),
+                            "actual": _plain(op.before), "verdict": op.verdict.value, "_id": op.job.id})  # fmt: skip
+            job_ids.add(op.job.id)
+        elif isinstance(op, SetEnabled):
+            entries.append({"job": op.job.class_path, "field": "enabled", "desired": op.after, "actual": op.before,
+                            "verdict": "enabled", "_id": op.job.id})  # fmt: skip
+            job_ids.add(op.job.id)
+        elif isinstance(op, DeleteJob):
+            entries.append({"job": op.job.class_path, "field": None, "desired": "deleted", "actual": "present",
+                            "verdict": "retire"})  # fmt: skip
+        elif isinstance(op, CreateQueue | UpdateQueue):
+            actual = "missing" if isinstance(op, CreateQueue) else "differs"
+            entries.append({"job": None, "queue": op.name, "field": "queue", "desired": "as declared",
+                            "actual": actual, "verdict": "queue"})  # fmt: skip
+    changes = job_changes(connection, job_ids)
+    for entry in entries:
+        job_id = entry.pop("_id", None)
+        found = attribute(changes.get(job_id, []), entry["field"], entry["actual"]) if job_id else None
+        entry["changed_by"] = found.user_name if found else None
+        entry["changed_at"] = found.time.isoformat() if found else None
+        entry["attribution"] = found.describe() if found else None
+    return entries
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _summary(run: _Run) -> str:
+    parts = []
+    if run.drift:
+        parts.append(f"{len(run.drift)} drifted field(s)")
+    if run.pending:
+        parts.append(f"{len(run.pending)} pending deletion(s) or purge(s)")
+    return ", ".join(parts) or "in sync"
+
+
+def _database_message(exc: SQLAlchemyError) -> str:
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"database: {detail[0] if detail else type(exc).__name__}"
+
+
+def _invalid(engine: Engine, run: _Run, clock: Callable[[], datetime], what: str, exc: InputError) -> TickOutcome:
+    run.errors = [{"message": d.message, "location": str(d.location), "severity": str(d.severity), "transient": False}
+                  for d in exc.diagnostics]  # fmt: skip
+    return _record(engine, run, clock, "error", "error", "failed", f"{what}: {len(run.errors)} problem(s)",
+                   permanent=True)  # fmt: skip
+
+
+def _failed(engine: Engine, run: _Run, clock: Callable[[], datetime], message: str, *, transient: bool) -> TickOutcome:
+    run.errors = [{"message": message, "location": None, "transient": transient}]
+    outcome = _record(engine, run, clock, "error", "error", "failed", message, permanent=not transient,
+                      best_effort=transient)  # fmt: skip
+    if transient:
+        raise TransientTickError(message)
+    return outcome
+
+
+def _record(
+    engine: Engine,
+    run: _Run,
+    clock: Callable[[], datetime],
+    state: str,
+    observed: str,
+    action: str,
+    message: str,
+    *,
+    apply_id: UUID | None = None,
+    permanent: bool = False,
+    best_effort: bool = False,
+) -> TickOutcome:
+    finished = clock()
+    record = RunRecord(
+        id=uuid4(), target=run.target.name, started_at=run.started_at, finished_at=finished,
+        duration_seconds=time.monotonic() - run.began, host=socket.gethostname(), revision=run.revision,
+        policy=run.target.policy.value, prune=run.target.prune, state=state, observed=observed, action=action,
+        message=message, rows_fingerprint=run.rows_fingerprint, code_fingerprint=run.code_fingerprint,
+        permanent_error=permanent, drift=run.drift, pending=run.pending, errors=run.errors, apply_id=apply_id,
+    )  # fmt: skip
+    try:
+        with engine.begin() as connection:
+            record_run(connection, record)
+    except SQLAlchemyError:
+        if not best_effort:
+            raise
+    return _outcome_of(record, action)
+
+
+def _outcome_of(record: RunRecord, action: str) -> TickOutcome:
+    return TickOutcome(
+        target=record.target, state=record.state, action=action, revision=record.revision, message=record.message,
+        drift=tuple(record.drift), pending=tuple(record.pending), errors=tuple(record.errors),
+        apply_id=record.apply_id, run_id=record.id,
+    )  # fmt: skip
