@@ -8,7 +8,6 @@ and the per-target tick lock keeps two workers off one target. nbjobs schedules 
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from celery import Celery
@@ -73,10 +72,11 @@ def _reconcile(task: Any, target_name: str) -> dict[str, Any]:
             outcome = run_tick(settings, target)
     except TickLockedError as exc:
         return {"target": target.name, "action": "skipped", "message": str(exc)}
-    result = asdict(outcome)
-    result["apply_id"] = str(outcome.apply_id) if outcome.apply_id else None
-    result["run_id"] = str(outcome.run_id) if outcome.run_id else None
-    return result
+    # What Celery logs and stores for the task: a summary; the whole run is in nbjobs' history.
+    return {"target": outcome.target, "state": outcome.state, "action": outcome.action,
+            "revision": outcome.revision, "message": outcome.message, "drift": len(outcome.drift),
+            "pending": len(outcome.pending), "errors": len(outcome.errors),
+            "run_id": outcome.run_id.hex if outcome.run_id else None}  # fmt: skip
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]

@@ -28,7 +28,7 @@ from reconciler.manifest.types import DesiredState
 
 # Private to review.revisions, but it is the rule `nbjobs diff` applies to decide that a path has no
 # manifests at a revision; the loop must decide exactly the same way.
-from reconciler.review.revisions import _has_manifests
+from reconciler.review.revisions import has_manifests
 
 MASK = "***"
 ASKPASS_NAME = "nbjobs-askpass"
@@ -165,7 +165,7 @@ def read_manifests(spec: RemoteSpec, cache_repo: Path, sha: str) -> tuple[Desire
         tree = repo.materialize(revision, [spec.path], Path(scratch))
         fix = Relocator(tree)
         desired = DesiredState()
-        if _has_manifests(tree, spec.path):
+        if has_manifests(tree, spec.path):
             try:
                 desired = relocate(load_manifests([tree.path(spec.path)]), fix)
             except InputError as exc:

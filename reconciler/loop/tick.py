@@ -110,7 +110,8 @@ def dispose_engines() -> None:
 
 def remote_spec(settings: Settings, target: Target) -> RemoteSpec:
     if not target.repo:
-        raise NbjobsError(f"target {target.name!r} has no manifests repository: set `repo` (or --repo URL)")
+        raise RemoteError(f"target {target.name!r} has no manifests repository: set `repo` (or --repo URL)",
+                          transient=False)  # fmt: skip
     password = settings.git_password.get_secret_value() if settings.git_password else None
     return RemoteSpec(target.repo, target.branch, target.path, settings.git_username, password)
 
@@ -125,8 +126,8 @@ def run_tick(settings: Settings, target: Target, clock: Callable[[], datetime] =
     """One tick; records its run in nbjobs' history and returns what it did."""
     run = _Run(target, clock(), time.monotonic())
     engine = engine_for(target)
-    spec = remote_spec(settings, target)
     try:
+        spec = remote_spec(settings, target)
         run.revision = head_revision(spec, settings.cache_dir)
     except RemoteError as exc:
         return _failed(engine, run, clock, str(exc), transient=exc.transient)

@@ -80,7 +80,7 @@ def load_revision(repo: Repository, revision: Revision, sources: Sources, role: 
         fix = Relocator(tree)
         present = []
         for relative in manifest_paths:
-            if _has_manifests(tree, relative):
+            if has_manifests(tree, relative):
                 present.append(tree.path(relative))
             else:
                 notes.append(f"{relative or '.'} has no manifests at {label}: its desired state there is empty")
@@ -116,7 +116,7 @@ def load_revision(repo: Repository, revision: Revision, sources: Sources, role: 
     return Loaded(Side(revision.label, revision.sha), desired, discovery, tuple(notes))
 
 
-def _has_manifests(tree: Materialized, relative: str) -> bool:
+def has_manifests(tree: Materialized, relative: str) -> bool:
     prefix = f"{relative}/" if relative else ""
     return any(
         (name == relative or name.startswith(prefix)) and Path(name).suffix in MANIFEST_SUFFIXES

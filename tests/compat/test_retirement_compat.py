@@ -361,15 +361,19 @@ def test_nbjobs_walks_the_retirement_steps(retired: Retired) -> None:
                             ("retire_b.Hook", "disable 0 button(s) and 1 hook(s)")):  # fmt: skip
         status = statuses[path]
         assert (status["step"], status["step_name"]) == (4, "delete"), status
-        assert status["this_run"] == ["disable the job", receivers,
-                                      "disable 2 schedule(s) and cancel 1 pending approval(s) (needs --as USER)"]
+        assert status["this_run"] == [
+            "disable the job",
+            receivers,
+            "disable 2 schedule(s) and cancel 1 pending approval(s) (needs --as USER)",
+        ]
         assert [b.split(":")[0] for b in status["blockers"]] == ["its class is still in the code"]
     types = sorted(op["type"] for op in first["operations"])
     assert types == ["disable_receivers"] * 2 + ["disable_schedules"] * 2 + ["set_enabled"] * 2
     assert all(len(op["approvals"]) == 1 for op in first["operations"] if op["type"] == "disable_schedules")
     statuses = _statuses(second)
     assert {p: (s["step"], s["this_run"], s["blockers"]) for p, s in statuses.items()} == {
-        p: (6, ["delete the record"], []) for p in ("retire_b.Old", "retire_b.Hook")}
+        p: (6, ["delete the record"], []) for p in ("retire_b.Old", "retire_b.Hook")
+    }
     deletes = [op for op in second["operations"] if op["type"] == "delete_job"]
     assert sorted(op["job"]["class_path"] for op in deletes) == ["retire_b.Hook", "retire_b.Old"]
     assert [op["type"] for op in second["operations"]] == ["delete_job"] * 2
@@ -399,10 +403,15 @@ def test_disabling_leaves_the_rows_nautobot_leaves(retired: Retired) -> None:
                 daily["total_run_count"], daily["job_model_id"]) == (
             False, "completed", None, "<after setup>", 3, f"<X:job {kind}>")  # fmt: skip
         assert (pending["enabled"], pending["state"], pending["decision_date"], pending["date_changed"]) == (
-            False, "canceled", "<after setup>", "<after setup>")
+            False,
+            "canceled",
+            "<after setup>",
+            "<after setup>",
+        )
     assert {w["current_state"] for w in tables["extras_approvalworkflow"]} == {"Canceled"}
     assert {(s["state"], s["decision_date"], s["last_updated"]) for s in tables["extras_approvalworkflowstage"]} == {
-        ("Canceled", "<after setup>", "<setup>")}  # QuerySet.update(): last_updated stays
+        ("Canceled", "<after setup>", "<setup>")
+    }  # QuerySet.update(): last_updated stays
     responses = {r["id"]: (r["state"], r["comments"], r["user_id"]) for r in tables["extras_approvaluserresponse"]}
     assert responses == {  # Old's Comment response became the cancellation; Hook's was created
         "<X:response Old>": ("Canceled", "Retired by nbjobs", "user:admin"),
@@ -448,10 +457,13 @@ def test_deleting_leaves_the_rows_nautobot_leaves(retired: Retired) -> None:
         "extras_joblogentry": 4,
     }  # fmt: skip
     assert {(r["status"], r["job_model_id"], r["date_done"]) for r in tables["extras_jobresult"]} == {
-        ("SUCCESS", None, "<setup>")}
+        ("SUCCESS", None, "<setup>")
+    }
     # SET_NULL is a plain UPDATE: job_model is nulled, nothing else moves (task and name keep the class path)
     assert {(s["job_model_id"], s["task"]) for s in tables["extras_scheduledjob"]} == {
-        (None, "retire_X.Old"), (None, "retire_X.Hook")}
+        (None, "retire_X.Old"),
+        (None, "retire_X.Hook"),
+    }
 
 
 def test_deleting_writes_the_change_log_nautobot_writes(retired: Retired) -> None:
@@ -460,7 +472,8 @@ def test_deleting_writes_the_change_log_nautobot_writes(retired: Retired) -> Non
     # One request per deleted job: the job, its button or hook, and their generic rows, serialized before the
     # delete (a deleted object no longer loads).
     assert {k: (c["request_id"], c["loads"]) for k, c in theirs.items()} == {
-        k: ("<X:job Hook>" if "Hook" in k or "hook" in k else "<X:job Old>", False) for k in theirs}
+        k: ("<X:job Hook>" if "Hook" in k or "hook" in k else "<X:job Old>", False) for k in theirs
+    }
     ours = side_view(retired.deleted["b"])
     assert ours["views"] == {key: (200, 200) for key in ours["object_changes"]}
     assert len(theirs) == 16
