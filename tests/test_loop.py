@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from loop_support import Remote, build, counted, job_value, jobs_root_without_legacy, settings_for, ui_edit
 from sqlalchemy import func, select
@@ -180,3 +181,30 @@ def test_a_deny_window_keeps_heal_from_applying(loop: tuple[Settings, Remote]) -
     assert outcome.action == "denied-by-window" and outcome.state == "drifted"
     assert "deny" in outcome.message
     assert _applies(denied) == 0
+
+
+def test_a_code_change_invalidates_the_idle_shortcut(loop: tuple[Settings, Remote]) -> None:
+    settings, _ = loop
+    assert tick(settings).action == "none"
+    assert tick(settings).idle
+    job_file = settings.target().jobs_root / "audits.py"  # type: ignore[operator]
+    job_file.write_text(job_file.read_text() + "\n# touched\n")
+    assert not tick(settings).idle
+
+
+def test_a_hundred_ticks_leave_no_processes_files_or_memory_behind(
+    loop: tuple[Settings, Remote], db_target: DatabaseTarget
+) -> None:
+    if not db_target.is_sqlite:
+        pytest.skip("one engine is enough: the processes and files are git's and the database driver's pool")
+    settings, remote = loop
+    process = psutil.Process()
+    tick(settings)  # warm: the engine's pool, the cache clone, imports
+    files, memory = process.num_fds(), process.memory_info().rss
+    for number in range(100):
+        if number % 25 == 0:  # a new commit now and then, so some ticks fetch, read and plan in full
+            remote.push({"manifests/extra.yaml": f"apiVersion: nbjobs/v1\nkind: Jobs\n# round {number}\n"})
+        assert tick(settings).state != "error"
+    assert process.children(recursive=True) == []
+    assert process.num_fds() <= files + 2
+    assert process.memory_info().rss - memory < 40 * 2**20
