@@ -12,6 +12,8 @@ value it does not set itself.
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 import tomllib
 import zoneinfo
@@ -32,12 +34,14 @@ from pydantic_settings import (
     InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from reconciler.diagnostics import NbjobsError
 from reconciler.fields import DEFAULT_QUEUE_NAME
 from reconciler.nautobot.connect import nautobot_env_url
+from reconciler.preflight.kubernetes import KubernetesSettings
 
 DEFAULT_CONFIG_FILE = Path("nbjobs.toml")
 LOOP_QUEUE = "nbjobs"  # the loop's own Celery queue, never one of Nautobot's
@@ -166,6 +170,34 @@ class Settings(BaseSettings):
     git_password: SecretStr | None = Field(None, description="password or token for the manifests remote")
     targets: tuple[TargetSettings, ...] = Field((), description="a fleet: one entry per Nautobot")
 
+    # Preflight: what runs the queues (named after Nautobot's settings of the same meaning).
+    preflight: bool = Field(False, description="the loop checks queue readiness on every run that plans")
+    preflight_timeout: float = Field(3.0, gt=0, description="seconds to wait for workers and the API server")
+    kubeconfig: Path | None = Field(None, description="kubeconfig for preflight (else Nautobot's service account)")
+    kubernetes_job_pod_namespace: str = Field("default", description="KUBERNETES_JOB_POD_NAMESPACE")
+    kubernetes_job_manifest: dict[str, Any] | None = Field(None, description="KUBERNETES_JOB_MANIFEST (JSON)")
+    kubernetes_job_manifest_file: Path | None = Field(None, description="a file holding KUBERNETES_JOB_MANIFEST")
+    kubernetes_job_pod_name: str = Field("nautobot-job", description="KUBERNETES_JOB_POD_NAME")
+    job_queue_path: Path = Field(Path("/etc/nautobot/job-queues"), description="JOB_QUEUE_PATH")
+    kubernetes_default_service_address: str = Field("https://kubernetes.default.svc",
+                                                    description="KUBERNETES_DEFAULT_SERVICE_ADDRESS")  # fmt: skip
+    kubernetes_token_path: Path = Field(Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+                                        description="KUBERNETES_TOKEN_PATH")  # fmt: skip
+    kubernetes_ssl_ca_cert_path: Path = Field(Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
+                                              description="KUBERNETES_SSL_CA_CERT_PATH")  # fmt: skip
+    nautobot_config: str = Field(str(Path.home() / ".nautobot" / "nautobot_config.py"),
+                                 description="NAUTOBOT_CONFIG: the --config= of the Job")  # fmt: skip
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct_targets(cls, value: tuple[TargetSettings, ...]) -> tuple[TargetSettings, ...]:
+        names = [target.name for target in value]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"target names must differ (each has its own beat entry, lock and history): "
+                             f"{', '.join(repeated)} named more than once")  # fmt: skip
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -213,6 +245,25 @@ class Settings(BaseSettings):
             user=pick(entry.user, self.user),
         )
 
+    def kubernetes(self) -> KubernetesSettings:
+        """The Kubernetes side of preflight, as Nautobot's settings of the same names describe it."""
+        manifest, origin = self.kubernetes_job_manifest, "KUBERNETES_JOB_MANIFEST"
+        if self.kubernetes_job_manifest_file is not None:
+            path = self.kubernetes_job_manifest_file
+            try:
+                manifest, origin = json.loads(path.read_text(encoding="utf-8")), str(path)
+            except OSError as exc:
+                raise NbjobsError(f"{path}: cannot be read: {exc.strerror}") from None
+            except json.JSONDecodeError as exc:
+                raise NbjobsError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+        return KubernetesSettings(
+            namespace=self.kubernetes_job_pod_namespace, job_manifest=manifest, job_manifest_origin=origin,
+            job_queue_path=self.job_queue_path, pod_name=self.kubernetes_job_pod_name,
+            settings_path=self.nautobot_config, kubeconfig=self.kubeconfig,
+            service_address=self.kubernetes_default_service_address, token_path=self.kubernetes_token_path,
+            ca_cert_path=self.kubernetes_ssl_ca_cert_path, timeout=self.preflight_timeout,
+        )  # fmt: skip
+
     @property
     def loop_broker(self) -> str | None:
         """The loop's own broker: NBJOBS_BROKER_URL, else Nautobot's (DESIGN: two brokers)."""
@@ -236,6 +287,13 @@ class NautobotEnvSource(PydanticBaseSettingsSource):
         "git_root": "NAUTOBOT_GIT_ROOT",
         "default_queue": "NAUTOBOT_CELERY_TASK_DEFAULT_QUEUE",
         "nautobot_broker_url": "NAUTOBOT_CELERY_BROKER_URL",
+        "kubernetes_job_pod_namespace": "NAUTOBOT_KUBERNETES_JOB_POD_NAMESPACE",
+        "kubernetes_job_pod_name": "NAUTOBOT_KUBERNETES_JOB_POD_NAME",
+        "job_queue_path": "NAUTOBOT_JOB_QUEUE_PATH",
+        "kubernetes_default_service_address": "NAUTOBOT_KUBERNETES_DEFAULT_SERVICE_ADDRESS",
+        "kubernetes_token_path": "NAUTOBOT_KUBERNETES_TOKEN_PATH",
+        "kubernetes_ssl_ca_cert_path": "NAUTOBOT_KUBERNETES_SSL_CA_CERT_PATH",
+        "nautobot_config": "NAUTOBOT_CONFIG",
     }
 
     def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
@@ -252,6 +310,12 @@ class NautobotEnvSource(PydanticBaseSettingsSource):
         url = nautobot_env_url(self._environ)
         if url is not None:
             values["database_url"] = url
+        manifest = self._environ.get("NAUTOBOT_KUBERNETES_JOB_MANIFEST")
+        if manifest:
+            try:
+                values["kubernetes_job_manifest"] = json.loads(manifest)
+            except json.JSONDecodeError as exc:
+                raise NbjobsError(f"NAUTOBOT_KUBERNETES_JOB_MANIFEST is not JSON: {exc}") from None
         return values
 
 
@@ -305,19 +369,27 @@ def load_settings(flags: Mapping[str, Any] | None = None, given_file: Path | Non
         settings = Settings(**given)
         origins = _origins(given, path)
     except ValidationError as exc:
-        raise NbjobsError(_explain(exc, path)) from None
+        raise NbjobsError(_explain(exc, path, given)) from None
+    except SettingsError as exc:  # an NBJOBS_* list or table that is not JSON
+        raise NbjobsError(_unparsable(exc)) from None
     finally:
         _CONFIG_FILE.reset(token)
     return Loaded(settings, origins, path)
 
 
 def _origins(given: Mapping[str, Any], path: Path | None) -> dict[str, str]:
+    found = _found(given, path)
+    return {name: found.get(name, "default") for name in Settings.model_fields}
+
+
+def _found(given: Mapping[str, Any], path: Path | None) -> dict[str, str]:
+    """Every key some source gives (unknown keys too), with the source it is taken from."""
     init = InitSettingsSource(Settings, dict(given))
     found: dict[str, str] = {}
     for origin, source in _sources(Settings, init, path):
         for name in source():
             found.setdefault(name, origin)
-    return {name: found.get(name, "default") for name in Settings.model_fields}
+    return found
 
 
 def _check_toml(path: Path) -> None:
@@ -329,35 +401,86 @@ def _check_toml(path: Path) -> None:
         raise NbjobsError(f"{path}: cannot be read: {exc}") from None
 
 
-def _explain(exc: ValidationError, path: Path | None) -> str:
+def _explain(exc: ValidationError, path: Path | None, given: Mapping[str, Any]) -> str:
     lines = []
     text = path.read_text(encoding="utf-8").splitlines() if path else []
+    found = _found(given, path)
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
-        location = _toml_line(text, error["loc"], path) if path else None
+        loc = error["loc"]
+        where = ".".join(str(part) for part in loc)
+        origin = found.get(str(loc[0])) if loc else None
+        if origin is not None and origin.startswith("file ") and path is not None:
+            location = _toml_line(text, loc, path)  # the value the file holds, not one a flag or variable overrode
+        elif origin == "env NBJOBS_*":
+            location = f"NBJOBS_{str(loc[0]).upper()}"
+        else:
+            location = origin
         prefix = f"{location}: " if location else ""
-        lines.append(f"  {prefix}{where or 'settings'}: {error['msg']}")
+        lines.append(f"  {prefix}{where or 'settings'}: {_message(error)}")
     return f"invalid configuration ({len(lines)} problem(s)):\n" + "\n".join(lines)
 
 
-def _toml_line(text: list[str], loc: tuple[int | str, ...], path: Path | None) -> str | None:
-    """file:line:col of the key an error is about, when the file holds it (tomllib keeps no positions)."""
-    key = next((part for part in reversed(loc) if isinstance(part, str)), None)
-    if key is None:
+def _message(error: Any) -> str:
+    """pydantic's message, with what was expected for an unknown key."""
+    loc = error["loc"]
+    if error["type"] != "extra_forbidden" or not loc or not isinstance(loc[-1], str):
+        return str(error["msg"]).removeprefix("Value error, ")
+    entries: dict[str, type[BaseModel]] = {"targets": TargetSettings, "windows": SyncWindow}
+    model = entries.get(str(loc[0]), Settings) if len(loc) == 3 and isinstance(loc[1], int) else Settings
+    known = list(model.model_fields)
+    close = difflib.get_close_matches(loc[-1], known, n=1)
+    if close:
+        return f"unknown setting; did you mean {close[0]!r}?"
+    return f"unknown setting (expected one of: {', '.join(known)})"
+
+
+def _unparsable(exc: SettingsError) -> str:
+    named = re.search(r'field "(?P<field>\w+)"', str(exc))
+    variable = f"NBJOBS_{named['field'].upper()}" if named else "an NBJOBS_* variable"
+    example = """NBJOBS_APPS='["my_app"]'"""
+    return f"invalid configuration: {variable} is not JSON (lists and tables in NBJOBS_* variables are, e.g. {example})"
+
+
+_TABLE = re.compile(r"^\s*\[(?P<array>\[)?\s*(?P<name>[A-Za-z0-9_.-]+)\s*\]")
+
+
+def _toml_line(text: list[str], loc: tuple[int | str, ...], path: Path) -> str | None:
+    """file:line:col of the key an error is about, when the file holds it (tomllib keeps no positions):
+    a top-level key before the first table, or a key of the n-th `[[windows]]` or `[[targets]]`."""
+    top = loc[0] if loc else None
+    if not isinstance(top, str):
         return None
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-    for number, line in enumerate(text, 1):
-        if pattern.match(line):
-            return f"{path}:{number}:{line.index(key) + 1}"
+    tables = [(number, match) for number, line in enumerate(text) if (match := _TABLE.match(line))]
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        entries = [number for number, match in tables if match["array"] and match["name"] == top]
+        if loc[1] < len(entries):
+            start = entries[loc[1]]
+            end = next((number for number, _ in tables if number > start), len(text))
+            key = next((part for part in loc[2:] if isinstance(part, str)), None)
+            found = _key_line(text, key, start + 1, end, path) if key else None
+            return found or f"{path}:{start + 1}:{text[start].index(top) + 1}"  # the entry, when the key is absent
+    return _key_line(text, top, 0, tables[0][0] if tables else len(text), path)
+
+
+def _key_line(text: list[str], key: str, start: int, end: int, path: Path) -> str | None:
+    pattern = re.compile(rf"^\s*([\"']?){re.escape(key)}\1\s*=")
+    for number in range(start, end):
+        if pattern.match(text[number]):
+            return f"{path}:{number + 1}:{text[number].index(key) + 1}"
     return None
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:)(?P<password>[^@/\s]+)(?=@)")
+# The userinfo of a URL ends at its last `@` before the path, so a password is matched greedily (as
+# loop/remote.py does): a password holding a raw `@` is masked whole.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#\s:@]*:)(?P<password>[^/?#\s]*)(?=@)")
+# A token given as the user of an HTTP(S) URL (https://TOKEN@github.com/...), which git accepts.
+_URL_TOKEN = re.compile(r"(?P<head>\bhttps?://)(?P<token>[^/?#\s:@]+)(?=@)", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
-    """A URL with its password replaced by ***."""
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***", url)
+    """A URL with its password, or the token an HTTP(S) URL gives as its user, replaced by ***."""
+    masked = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", url)
+    return _URL_TOKEN.sub(lambda m: m.group("head") + "***", masked)
 
 
 def describe(loaded: Loaded) -> list[tuple[str, str, str]]:

@@ -16,11 +16,11 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler import __version__
-from reconciler.cli import core, loop, ops, review
+from reconciler.cli import core, loop, ops, preflight, review
 from reconciler.diagnostics import InputError, NbjobsError, Severity
 
 # Modules that add subcommands: each has register(commands) -> None.
-COMMAND_MODULES = (core, ops, review, loop)
+COMMAND_MODULES = (core, preflight, ops, review, loop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

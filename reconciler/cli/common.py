@@ -43,6 +43,20 @@ def add_sources(parser: argparse.ArgumentParser, *, database: bool = True) -> No
         add_database(parser)
 
 
+def add_preflight(parser: argparse.ArgumentParser) -> None:
+    """Where preflight looks: the broker Nautobot's workers use, and the Kubernetes cluster."""
+    parser.add_argument("--broker-url", dest="nautobot_broker_url", metavar="URL",
+                        help="the broker Nautobot's workers use (default NAUTOBOT_CELERY_BROKER_URL)")  # fmt: skip
+    parser.add_argument("--kubeconfig", type=Path, metavar="FILE",
+                        help="kubeconfig (default Nautobot's KUBERNETES_* service-account settings)")  # fmt: skip
+    parser.add_argument("--k8s-namespace", metavar="NS", help="KUBERNETES_JOB_POD_NAMESPACE (default 'default')")
+    parser.add_argument("--k8s-manifest", type=Path, metavar="FILE", help="KUBERNETES_JOB_MANIFEST, from a file")
+    parser.add_argument("--job-queue-path", type=Path, metavar="DIR",
+                        help="JOB_QUEUE_PATH: per-queue manifests at DIR/<queue>/manifest.json")  # fmt: skip
+    parser.add_argument("--preflight-timeout", type=float, metavar="SECONDS", help="default 3")
+    parser.add_argument("--strict", action="store_true", help="a queue that is not ready is an error (exit 1)")
+
+
 def add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", metavar="NAME", help="which target of the configuration's fleet (default: the only one)"
@@ -55,7 +69,9 @@ _FLAG_FIELDS = (
     ("default_queue", "default_queue"), ("username", "user"), ("repo", "repo"), ("branch", "branch"),
     ("path", "path"), ("policy", "policy"), ("prune", "prune"), ("interval", "interval"),
     ("broker_url", "broker_url"), ("metrics_port", "metrics_port"), ("lock_timeout", "lock_timeout"),
-    ("cache_dir", "cache_dir"),
+    ("cache_dir", "cache_dir"), ("nautobot_broker_url", "nautobot_broker_url"), ("kubeconfig", "kubeconfig"),
+    ("k8s_namespace", "kubernetes_job_pod_namespace"), ("k8s_manifest", "kubernetes_job_manifest_file"),
+    ("job_queue_path", "job_queue_path"), ("preflight_timeout", "preflight_timeout"),
 )  # fmt: skip
 
 
@@ -66,8 +82,9 @@ def settings(args: argparse.Namespace) -> Loaded:
         flags: dict[str, Any] = {}
         for attribute, name in _FLAG_FIELDS:
             value = getattr(args, attribute, None)
-            if value not in (None, [], False):  # not given (store_true flags only ever turn a setting on)
-                flags[name] = tuple(value) if isinstance(value, list) else value
+            if value is None or value is False or value == []:  # not given (store_true only turns a setting on)
+                continue
+            flags[name] = tuple(value) if isinstance(value, list) else value
         cached = load_settings(flags, getattr(args, "config", None))
         args._settings = cached
     return cached

@@ -10,6 +10,7 @@ from typing import Any
 
 from reconciler.apply import ApplyOptions, ApplyResult, apply, apply_saved, read_actual, saved
 from reconciler.cli import common
+from reconciler.cli.preflight import readiness
 from reconciler.diagnostics import Location, NbjobsError, Severity
 from reconciler.discovery.types import Discovery
 from reconciler.gitrev import manifest_revision
@@ -17,10 +18,12 @@ from reconciler.manifest.resolve import resolve
 from reconciler.manifest.schema import schema_text
 from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
+from reconciler.nautobot.records import Snapshot
 from reconciler.plan.operations import Plan
 from reconciler.plan.planner import PlanSettings, plan
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
+from reconciler.render.preflight import preflight_block, preflight_document, preflight_text
 from reconciler.render.text import render_text
 from reconciler.sandbox import build_sandbox
 
@@ -36,6 +39,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="output format (default text; markdown for a pull-request comment)")  # fmt: skip
     plan_.add_argument("--out", type=Path, metavar="FILE", help="also save the plan as JSON to FILE")
     plan_.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 1 error, 2 changes")
+    plan_.add_argument("--preflight", action="store_true",
+                       help="also check that workers or a cluster serve every queue jobs are routed to")  # fmt: skip
+    common.add_preflight(plan_)
     _add_mass_delete(plan_)
     plan_.set_defaults(handler=_plan)
 
@@ -107,6 +113,7 @@ class _Planned:
     target: DatabaseTarget
     revision: str | None
     saved: dict[str, Any] | None  # the saved-plan document, when asked for
+    snapshot: Snapshot
 
 
 def _current_plan(args: argparse.Namespace, *, save: bool = False) -> _Planned:
@@ -128,7 +135,7 @@ def _current_plan(args: argparse.Namespace, *, save: bool = False) -> _Planned:
             document = saved.build(connection, current, revision=revision, sources=sources) if save else None
     finally:
         engine.dispose()
-    return _Planned(current, desired, discovery, target, revision, document)
+    return _Planned(current, desired, discovery, target, revision, document, snapshot)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -136,15 +143,24 @@ def _plan(args: argparse.Namespace) -> int:
     current, revision = planned.plan, planned.revision
     if args.out and planned.saved is not None:
         args.out.write_text(saved.dumps(planned.saved), encoding="utf-8")
+    report = readiness(args, planned.desired, planned.snapshot, current) if args.preflight else None
     if args.format == "json":
-        sys.stdout.write(render_json(current, revision=revision))
+        extra = {"preflight": preflight_document(report)} if report else None
+        sys.stdout.write(render_json(current, revision=revision, extra=extra))
     elif args.format == "markdown":
-        sys.stdout.write(render_markdown(current, revision=revision))
+        sys.stdout.write(
+            render_markdown(current, revision=revision, extra=(preflight_block(report),) if report else ())
+        )
     else:
         header = f"nbjobs plan against {current.database}" + (f" (manifests at {revision})" if revision else "")
         sys.stdout.write(render_text(current, style=common.style(sys.stdout), header=header + "\n"))
+        if report:
+            sys.stdout.write(preflight_text(report, common.style(sys.stdout)))
     if args.out:
         print(f"Saved plan: {args.out} (apply it with `nbjobs apply {args.out}`)", file=sys.stderr)
+    if report and args.strict and report.not_ready:
+        print(f"Error: {len(report.not_ready)} queue(s) not ready (--strict).", file=sys.stderr)
+        return 1
     if args.detailed_exitcode and not current.is_empty:
         return 2
     return 0

@@ -372,9 +372,10 @@ def against_line(database: str, revision: str | None) -> str:
 
 
 def render_markdown(plan: Plan, *, revision: str | None = None, limit: int = COMMENT_LIMIT,
-                    title: str = "nbjobs plan") -> str:  # fmt: skip
+                    title: str = "nbjobs plan", extra: tuple[Block, ...] = ()) -> str:  # fmt: skip
     """The plan as a comment: summary, what it was planned against, destructive changes first, then the
-    queues, the changes per job with their provenance, and the notes; at most `limit` characters."""
+    queues, the changes per job with their provenance, and the notes (and `extra` blocks, such as queue
+    readiness); at most `limit` characters."""
     ctx = PlanContext(revision=revision)
     head = (f"### {title}", summary_line(plan), against_line(plan.database, revision))
-    return compose(Comment(head, plan_blocks(plan, ctx)), limit)
+    return compose(Comment(head, plan_blocks(plan, ctx) + extra), limit)
