@@ -37,6 +37,8 @@ class RunCollector(Collector):
                                     labels=["target"])  # fmt: skip
         info = GaugeMetricFamily("nbjobs_sync_info", "The last run's revision and state", labels=["target",
                                  "revision", "state"])  # fmt: skip
+        workers = GaugeMetricFamily("nbjobs_queue_workers", "Celery workers consuming each routed queue at the last "
+                                    "run with preflight", labels=["target", "queue"])  # fmt: skip
         scrape_errors = GaugeMetricFamily("nbjobs_scrape_errors", "Targets whose history could not be read",
                                           labels=["target"])  # fmt: skip
         for target in self._settings.resolved_targets():
@@ -57,9 +59,12 @@ class RunCollector(Collector):
                 drifted.add_metric([target.name], _unhealed(last))
                 pending.add_metric([target.name], len(last.pending))
                 info.add_metric([target.name, last.revision or "", last.state], 1)
+                for queue in (last.preflight or {}).get("queues", []):
+                    if queue["type"] == "celery" and queue["readiness"] != "unknown":
+                        workers.add_metric([target.name, queue["queue"]], len(queue["workers"]))
             if succeeded is not None:
                 success.add_metric([target.name], succeeded.timestamp())
-        yield from (duration, total, drifted, pending, success, info, scrape_errors)
+        yield from (duration, total, drifted, pending, success, info, workers, scrape_errors)
 
 
 def _histogram(family: HistogramMetricFamily, target: str, totals: list[RunTotals]) -> None:

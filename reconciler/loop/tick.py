@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.apply import ApplyOptions, LockHeldError, apply, read_actual, utc_now
-from reconciler.config import Policy, Settings, Target
+from reconciler.config import Policy, Settings, Target, mask_url
 from reconciler.diagnostics import InputError, NbjobsError
 from reconciler.discovery.apps import app_directory
 from reconciler.discovery.sources import discover
@@ -45,8 +45,12 @@ from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.attribution import attribute, job_changes
 from reconciler.nautobot.connect import create_db_engine, target_from_url
 from reconciler.nautobot.fingerprint import code_fingerprint, rows_fingerprint
+from reconciler.nautobot.records import Snapshot
 from reconciler.plan.operations import CreateQueue, DeleteJob, Plan, SetEnabled, SetField, UpdateQueue
 from reconciler.plan.planner import PlanSettings, plan
+from reconciler.plan.queues import queue_uses
+from reconciler.preflight.check import run_preflight
+from reconciler.render.preflight import preflight_document
 from reconciler.state.migrate import require_current
 from reconciler.state.runs import RunRecord, heartbeat, last_run, record_run
 
@@ -88,6 +92,7 @@ class _Run:
     drift: list[dict[str, Any]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    preflight: dict[str, Any] | None = None
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -186,6 +191,8 @@ def _full_tick(
             snapshot, state = read_actual(connection, desired, engine.url.render_as_string(hide_password=True), clock())
             current = plan(desired, discovery, snapshot, plan_settings, state)
             run.drift = _drift(connection, current)
+        if settings.preflight:
+            run.preflight = _readiness(settings, desired, snapshot, current)
     except InputError as exc:
         return _invalid(engine, run, clock, f"the plan for the manifests at {short} is refused", exc)
     except NbjobsError as exc:
@@ -245,6 +252,15 @@ def _read_transaction(engine: Engine) -> Iterator[Connection]:
     isolation = {} if engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
     with engine.connect().execution_options(**isolation) as connection, connection.begin():
         yield connection
+
+
+def _readiness(settings: Settings, desired: DesiredState, snapshot: Snapshot, current: Plan) -> dict[str, Any]:
+    """Queue readiness for the run's record and the nbjobs_queue_workers metric (never fails the tick)."""
+    broker = settings.inspected_broker
+    report = run_preflight(queue_uses(desired, snapshot, current), broker, settings.kubernetes(),
+                           broker_display=mask_url(broker) if broker else None,
+                           timeout=settings.preflight_timeout)  # fmt: skip
+    return preflight_document(report)
 
 
 def _drift(connection: Connection, current: Plan) -> list[dict[str, Any]]:
@@ -331,6 +347,7 @@ def _record(
         policy=run.target.policy.value, prune=run.target.prune, state=state, observed=observed, action=action,
         message=message, rows_fingerprint=run.rows_fingerprint, code_fingerprint=run.code_fingerprint,
         permanent_error=permanent, drift=run.drift, pending=run.pending, errors=run.errors, apply_id=apply_id,
+        preflight=run.preflight,
     )  # fmt: skip
     try:
         with engine.begin() as connection:

@@ -41,6 +41,7 @@ class RunRecord:
     drift: list[dict[str, Any]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    preflight: dict[str, Any] | None = None
     apply_id: UUID | None = None
     last_checked_at: datetime | None = None  # defaults to finished_at
     idle_ticks: int = 0

@@ -108,6 +108,7 @@ nbjobs_run = Table(
     Column("drift", JSON, nullable=False),  # [{job, field, desired, actual, changed_by, changed_at}]
     Column("pending", JSON, nullable=False),  # [{job, step, reason}]
     Column("errors", JSON, nullable=False),  # [{message, location, transient}]
+    Column("preflight", JSON, nullable=True),  # queue readiness, when the loop checks it
     Column("apply_id", Uuid(), ForeignKey("nbjobs_apply.id"), nullable=True),
     Index("nbjobs_run_target_started", "target", "started_at"),
 )

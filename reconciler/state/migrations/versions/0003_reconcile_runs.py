@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("drift", sa.JSON, nullable=False),
         sa.Column("pending", sa.JSON, nullable=False),
         sa.Column("errors", sa.JSON, nullable=False),
+        sa.Column("preflight", sa.JSON, nullable=True),
         sa.Column("apply_id", sa.Uuid(), sa.ForeignKey("nbjobs_apply.id"), nullable=True),
     )
     op.create_index("nbjobs_run_target_started", "nbjobs_run", ["target", "started_at"])
