@@ -493,6 +493,8 @@ def describe(loaded: Loaded) -> list[tuple[str, str, str]]:
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, dict):  # a pod manifest: its env may hold passwords
+        return f"<a JSON object of {len(value)} key(s): {', '.join(sorted(map(str, value)))}>"
     if isinstance(value, SecretStr):
         secret = value.get_secret_value()
         return mask_url(secret) if "://" in secret else "***"
@@ -505,5 +507,12 @@ def _shown(value: Any) -> str:
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, timedelta):
-        return f"{value.total_seconds():g}s"
+        seconds = int(value.total_seconds())
+        parts = [
+            (seconds // 86400, "d"),
+            (seconds % 86400 // 3600, "h"),
+            (seconds % 3600 // 60, "m"),
+            (seconds % 60, "s"),
+        ]
+        return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
     return "-" if value is None else str(value)

@@ -88,8 +88,8 @@ def _loop(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from reconciler.loop.lock import tick_lock
-    from reconciler.loop.status import EXIT_CODES
+    from reconciler.loop.lock import TickLockedError, tick_lock
+    from reconciler.loop.status import exit_code
     from reconciler.loop.tick import TransientTickError, dispose_engines, run_tick
 
     settings = common.settings(args).settings
@@ -97,6 +97,9 @@ def _reconcile(args: argparse.Namespace) -> int:
     try:
         with tick_lock(settings.loop_broker if settings.broker_url else None, target.name, settings.lock_ttl):
             outcome = run_tick(settings, target)
+    except TickLockedError as exc:
+        print(str(exc), file=sys.stderr)  # another worker is doing this very work: not a failure
+        return 0
     except TransientTickError as exc:
         raise NbjobsError(f"{exc} (transient: the loop would retry)") from None
     finally:
@@ -112,7 +115,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         for error in outcome.errors:
             where = f"{error['location']}: " if error.get("location") else ""
             print(f"  {where}{error['message']}", file=sys.stderr)
-    return EXIT_CODES.get(outcome.state, 0) if outcome.state != "suspended" else 0
+    return exit_code(outcome.state, outcome.observed)
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ environment variables set for that one git process, and every message goes throu
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -15,6 +16,8 @@ import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -132,14 +135,18 @@ def head_revision(spec: RemoteSpec, cache_dir: Path) -> str:
 
 
 def ensure_fetched(spec: RemoteSpec, cache_dir: Path, sha: str) -> Path:
-    """The cache repository, holding commit `sha`: fetched from the branch only when it is not there yet."""
+    """The cache repository, holding commit `sha`: fetched from the branch only when it is not there yet.
+
+    Every worker of a fleet shares the cache directory: creating a cache and fetching into it happen
+    under an exclusive file lock per cache, and whoever gets it second finds the commit already there."""
     _check_sha(sha)
-    cache_repo = _cache_repository(spec, cache_dir)
-    if _has_commit(spec, cache_repo, sha):
-        return cache_repo
-    refspec = f"+refs/heads/{spec.branch}:refs/heads/{spec.branch}"  # `+`: follow force-pushes
-    _git(spec, cache_repo.parent, "fetch", "--quiet", "--no-tags", "--", _git_url(spec), refspec, action="fetch from",
-         repo=cache_repo)  # fmt: skip
+    with _cache_lock(spec, cache_dir):
+        cache_repo = _cache_repository(spec, cache_dir)
+        if _has_commit(spec, cache_repo, sha):
+            return cache_repo
+        refspec = f"+refs/heads/{spec.branch}:refs/heads/{spec.branch}"  # `+`: follow force-pushes
+        _git(spec, cache_repo.parent, "fetch", "--quiet", "--no-tags", "--", _git_url(spec), refspec,
+             action="fetch from", repo=cache_repo)  # fmt: skip
     if not _has_commit(spec, cache_repo, sha):
         raise RemoteError(f"commit {sha[:SHORT]} is not on branch {spec.branch!r} of {spec.display_url} "
                           "after fetching it (was the branch force-pushed?)", transient=False)  # fmt: skip
@@ -224,11 +231,27 @@ def _credentials(spec: RemoteSpec) -> tuple[str | None, str | None]:
     return username, password
 
 
-def _cache_repository(spec: RemoteSpec, cache_dir: Path) -> Path:
-    """The bare repository that caches `spec`'s branch, created when missing."""
-    cache_dir = _directory(cache_dir)
+def _cache_name(spec: RemoteSpec) -> str:
     # Named without the password, so that rotating it keeps the cache.
-    digest = hashlib.sha256(f"{_git_url(spec)}\n{spec.branch}".encode()).hexdigest()[:24]
+    return hashlib.sha256(f"{_git_url(spec)}\n{spec.branch}".encode()).hexdigest()[:24]
+
+
+@contextmanager
+def _cache_lock(spec: RemoteSpec, cache_dir: Path) -> Iterator[None]:
+    """An exclusive lock on one cache repository, across processes (flock: freed when the holder dies)."""
+    lock_path = _directory(cache_dir) / f"{_cache_name(spec)}.lock"
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _cache_repository(spec: RemoteSpec, cache_dir: Path) -> Path:
+    """The bare repository that caches `spec`'s branch, created when missing (call under _cache_lock)."""
+    cache_dir = _directory(cache_dir)
+    digest = _cache_name(spec)
     path = cache_dir / f"{digest}.git"
     if (path / "HEAD").is_file() and (path / "objects").is_dir():
         return path

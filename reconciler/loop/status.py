@@ -18,6 +18,13 @@ from reconciler.state.runs import RunRecord, last_runs
 EXIT_CODES = {"in_sync": 0, "drifted": 2, "pending": 2, "never_run": 2, "error": 1}
 
 
+def exit_code(state: str, observed: str = "") -> int:
+    """As `plan --detailed-exitcode`; a suspended target answers with what it observed."""
+    if state == "suspended":
+        return EXIT_CODES.get(observed, 2)
+    return EXIT_CODES.get(state, 1)
+
+
 @dataclass(frozen=True)
 class TargetStatus:
     target: Target
@@ -30,9 +37,13 @@ class TargetStatus:
 
     @property
     def exit_code(self) -> int:
-        if self.run is not None and self.run.state == "suspended":
-            return EXIT_CODES.get(self.run.observed, 2)
-        return EXIT_CODES.get(self.state, 1)
+        return exit_code(self.state, self.run.observed if self.run else "")
+
+    @property
+    def _interval(self) -> float:
+        """The interval the loop ran with (recorded on the run), else the configured one."""
+        recorded = self.run.interval_seconds if self.run else None
+        return recorded if recorded is not None else self.interval
 
     def as_json(self) -> dict[str, Any]:
         run = self.run
@@ -44,10 +55,11 @@ class TargetStatus:
             "revision": run.revision if run else None,
             "last_run_at": run.started_at.isoformat() if run else None,
             "last_checked_at": checked.isoformat() if checked else None,
-            "next_run_at": (checked + timedelta(seconds=self.interval)).isoformat() if checked else None,
-            "policy": self.target.policy.value,
-            "prune": self.target.prune,
-            "suspended": self.target.suspend,
+            "next_run_at": (checked + timedelta(seconds=self._interval)).isoformat() if checked else None,
+            # What the loop ran with (the run records it), else what the configuration says it will run with.
+            "policy": run.policy if run else self.target.policy.value,
+            "prune": run.prune if run else self.target.prune,
+            "suspended": run.state == "suspended" if run else self.target.suspend,
             "action": run.action if run else None,
             "message": run.message if run else "",
             "drift": [e for e in run.drift if not e.get("healed")] if run else [],

@@ -45,6 +45,7 @@ class RunRecord:
     apply_id: UUID | None = None
     last_checked_at: datetime | None = None  # defaults to finished_at
     idle_ticks: int = 0
+    interval_seconds: float | None = None
 
 
 def record_run(connection: Connection, run: RunRecord) -> None:
@@ -53,10 +54,15 @@ def record_run(connection: Connection, run: RunRecord) -> None:
     connection.execute(insert(nbjobs_run).values(**values))
 
 
+# What the idle check compares: not the drift, pending and errors, whose JSON can be large and would be
+# decoded on every idle tick for nothing.
+_HEAD_COLUMNS = [c for c in nbjobs_run.c if c.name not in ("drift", "pending", "errors", "preflight")]
+
+
 def last_run(connection: Connection, target: str) -> RunRecord | None:
-    """The newest run of `target`, in one query."""
+    """The newest run of `target`, in one query, without its drift, pending, errors and preflight."""
     query = (
-        select(nbjobs_run)
+        select(*_HEAD_COLUMNS)
         .where(nbjobs_run.c.target == target)
         .order_by(nbjobs_run.c.started_at.desc(), nbjobs_run.c.id)
         .limit(1)
@@ -95,8 +101,9 @@ def last_runs(connection: Connection) -> dict[str, RunRecord]:
 
 
 def last_success(connection: Connection, target: str) -> datetime | None:
-    query = select(func.max(nbjobs_run.c.finished_at)).where(
-        nbjobs_run.c.target == target, nbjobs_run.c.state.in_(("in_sync", "pending", "drifted"))
+    """When a tick last ended without error: idle ticks count (they bump last_checked_at)."""
+    query = select(func.max(nbjobs_run.c.last_checked_at)).where(
+        nbjobs_run.c.target == target, nbjobs_run.c.state.in_(("in_sync", "pending", "drifted", "suspended"))
     )
     value: datetime | None = connection.execute(query).scalar()
     return value

@@ -94,6 +94,7 @@ nbjobs_run = Table(
     Column("last_checked_at", UtcDateTime(), nullable=False),
     Column("idle_ticks", Integer, nullable=False),
     Column("duration_seconds", Float, nullable=False),
+    Column("interval_seconds", Float, nullable=True),  # the loop's interval then: when the next tick is due
     Column("host", String(255), nullable=False),
     Column("revision", String(64), nullable=True),  # the manifests' commit
     Column("policy", String(20), nullable=False),  # detect | heal

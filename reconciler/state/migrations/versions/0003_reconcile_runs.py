@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("last_checked_at", UtcDateTime(), nullable=False),
         sa.Column("idle_ticks", sa.Integer, nullable=False),
         sa.Column("duration_seconds", sa.Float, nullable=False),
+        sa.Column("interval_seconds", sa.Float, nullable=True),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("revision", sa.String(64), nullable=True),
         sa.Column("policy", sa.String(20), nullable=False),
