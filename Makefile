@@ -20,6 +20,9 @@ demo: venv
 	cd $(DEMO) && ../../$(BIN)/nbjobs plan --jobs-root ../../examples/jobs ../../examples/manifests
 	cd $(DEMO) && ../../$(BIN)/nbjobs apply --yes --as admin --jobs-root ../../examples/jobs ../../examples/manifests
 	cd $(DEMO) && ../../$(BIN)/nbjobs plan --detailed-exitcode --jobs-root ../../examples/jobs ../../examples/manifests
+	@echo "Queue readiness (no broker or cluster is configured for the demo, so none is ready):"
+	cd $(DEMO) && ../../$(BIN)/nbjobs plan --preflight --preflight-timeout 1 --job-queue-path ../../examples/kubernetes/job-queues \
+		--jobs-root ../../examples/jobs ../../examples/manifests | sed -n '/Queue readiness/,$$p'
 
 lint: venv
 	$(BIN)/ruff check reconciler tests
