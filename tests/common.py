@@ -4,9 +4,12 @@ several conftest.py files exist)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import Engine, MetaData, event, inspect
 
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 
@@ -26,3 +29,20 @@ def empty_database(target: DatabaseTarget) -> None:
             assert not inspect(connection).get_table_names()
     finally:
         engine.dispose()
+
+
+@contextmanager
+def count_queries(engine: Engine) -> Iterator[list[str]]:
+    """The queries sent while the block runs. Transaction control is not counted: SQLite's explicit
+    BEGIN (connect.py sends it so that applies can BEGIN IMMEDIATE) is sent without a statement elsewhere."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 from common import EXAMPLES
-from sqlalchemy import Engine, event, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from reconciler.config import Settings
 from reconciler.discovery.sources import discover
@@ -90,23 +88,6 @@ def settings_for(target: DatabaseTarget, remote: Remote, jobs_root: Path, cache:
         **more,
     }
     return Settings(**values)
-
-
-@contextmanager
-def counted(engine: Engine) -> Iterator[list[str]]:
-    """The queries sent: SQLite's explicit BEGIN (connect.py sends it so applies can BEGIN IMMEDIATE) is
-    transaction control, which the other engines send without a statement, and is not counted."""
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def ui_edit(engine: Engine, class_path: str, user: str, **values: Any) -> UUID:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from builders import code, desired, entry, queue_spec
-from sqlalchemy import URL, Engine, event, func, select, text
+from common import count_queries
+from sqlalchemy import URL, Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from reconciler.apply import ApplyOptions, StalePlanError, apply
@@ -234,27 +233,12 @@ def test_unknown_user_is_refused_before_writing(db_engine: Engine) -> None:
     assert _jobs(db_engine)["audits.DeviceAudit"]["enabled"] is False
 
 
-@contextmanager
-def _count_queries(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if not statement.startswith("BEGIN"):  # transaction control, not a query
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 @pytest.mark.database
 @pytest.mark.parametrize("job_count", [10, 300])
 def test_snapshot_takes_three_queries_whatever_the_job_count(db_engine: Engine, job_count: int) -> None:
     many = Discovery(tuple(code(f"bulk_jobs.Job{i}", task_queues=("default", f"q{i % 7}")) for i in range(job_count)))
     build_sandbox(db_engine, many, clock=_clock)
-    with db_engine.connect() as connection, _count_queries(db_engine) as statements:
+    with db_engine.connect() as connection, count_queries(db_engine) as statements:
         snapshot = read_snapshot(connection)
     assert len(snapshot.jobs) == job_count
     assert len(statements) == 3

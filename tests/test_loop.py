@@ -12,7 +12,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from loop_support import Remote, build, counted, job_value, jobs_root_without_legacy, settings_for, ui_edit
+from common import count_queries
+from loop_support import Remote, build, job_value, jobs_root_without_legacy, settings_for, ui_edit
 from sqlalchemy import func, select
 from sqlalchemy.exc import NoResultFound
 
@@ -77,7 +78,7 @@ def test_idle_tick_issues_at_most_three_statements(loop: tuple[Settings, Remote]
     first = tick(settings)
     assert first.action == "none"
     engine = engine_for(settings.target())
-    with counted(engine) as statements:
+    with count_queries(engine) as statements:
         second = tick(settings)
     assert second.idle and second.state == "drifted"
     assert len(statements) <= 3, statements
