@@ -7,6 +7,7 @@ extras/utils.py:460), with a timeout, from a throwaway app that sends nothing bu
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from reconciler.diagnostics import NbjobsError
 
@@ -31,6 +32,8 @@ def workers_by_queue(broker_url: str, timeout: float = 2.0) -> dict[str, tuple[s
     except Exception as exc:  # redis-py and amqp raise their own connection errors
         if "connect" in type(exc).__name__.lower() or "connect" in str(exc).lower():
             raise BrokerUnreachableError(f"the broker does not answer ({type(exc).__name__})") from None
+        if isinstance(exc, _transport_errors(app)):  # e.g. py-amqp's AccessRefused for a wrong password
+            raise BrokerUnreachableError(f"the broker refused the inspection ({type(exc).__name__}: {exc})") from None
         raise
     finally:
         app.close()
@@ -39,3 +42,15 @@ def workers_by_queue(broker_url: str, timeout: float = 2.0) -> dict[str, tuple[s
         for queue in queues or ():
             found[str(queue["name"])].add(str(worker))
     return {queue: tuple(sorted(names)) for queue, names in found.items()}
+
+
+def _transport_errors(app: Any) -> tuple[type[BaseException], ...]:
+    """The transport's own connection and channel errors (py-amqp's, redis-py's), as kombu lists them."""
+    try:
+        connection = app.connection_for_read()  # does not connect
+        try:
+            return (*connection.connection_errors, *connection.channel_errors)
+        finally:
+            connection.release()
+    except Exception:  # an unknown transport: nothing more to recognise
+        return ()

@@ -32,6 +32,7 @@ class KubernetesSettings:
     namespace: str = "default"  # KUBERNETES_JOB_POD_NAMESPACE
     job_manifest: Mapping[str, Any] | None = None  # KUBERNETES_JOB_MANIFEST
     job_manifest_origin: str = "KUBERNETES_JOB_MANIFEST"
+    job_manifest_problem: str | None = None  # the global manifest could not be read (file, line, column)
     job_queue_path: Path = Path("/etc/nautobot/job-queues")  # JOB_QUEUE_PATH
     pod_name: str = "nautobot-job"  # KUBERNETES_JOB_POD_NAME
     settings_path: str = "/opt/nautobot/nautobot_config.py"  # Nautobot's SETTINGS_PATH, for --config=
@@ -63,6 +64,8 @@ def find_manifest(queue: str, settings: KubernetesSettings) -> Manifest:
         except (OSError, UnicodeDecodeError) as exc:
             return Manifest(None, str(candidate), f"{candidate} cannot be read: {exc}")
         return Manifest(body, str(candidate), job_problem(body))
+    if settings.job_manifest_problem:
+        return Manifest(None, settings.job_manifest_origin, settings.job_manifest_problem)
     if settings.job_manifest:
         return Manifest(settings.job_manifest, settings.job_manifest_origin, job_problem(settings.job_manifest))
     return Manifest(None, "", f"no pod manifest: neither {candidate} nor KUBERNETES_JOB_MANIFEST is set")
@@ -74,8 +77,12 @@ def job_problem(body: object) -> str | None:
         return "the manifest is not a JSON object"
     if body.get("apiVersion") != "batch/v1" or body.get("kind") != "Job":
         return f"the manifest is {body.get('apiVersion')!r} {body.get('kind')!r}, not a batch/v1 Job"
-    template = body.get("spec", {}).get("template", {}) if isinstance(body.get("spec"), Mapping) else {}
-    containers = template.get("spec", {}).get("containers") if isinstance(template, Mapping) else None
+    if not isinstance(body.get("metadata", {}), Mapping):
+        return "the manifest's metadata is not an object, where Nautobot sets the name"
+    pod: object = body
+    for key in ("spec", "template", "spec"):  # any level may be missing, null or not an object
+        pod = pod.get(key) if isinstance(pod, Mapping) else None
+    containers = pod.get("containers") if isinstance(pod, Mapping) else None
     if not isinstance(containers, list) or not containers or not isinstance(containers[0], Mapping):
         return "the manifest has no spec.template.spec.containers[0], where Nautobot sets the command"
     return None
