@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(Path.home() / ".cache" / "nbjobs" / "loop", description="git cache clones")
     lock_ttl: float = Field(900.0, gt=0, description="seconds a tick's Redis lock lives if its worker dies")
     lock_timeout: float = Field(0.0, ge=0, description="seconds an apply waits for another apply's lock")
+    mass_delete_min_managed: int = Field(20, ge=0, description="managed jobs from which the mass-delete guard "
+                                         "also refuses deleting more than a quarter of them")  # fmt: skip
     git_username: str | None = Field(None, description="user for the manifests remote (given to git by askpass)")
     git_password: SecretStr | None = Field(None, description="password or token for the manifests remote")
     targets: tuple[TargetSettings, ...] = Field((), description="a fleet: one entry per Nautobot")
@@ -247,17 +249,20 @@ class Settings(BaseSettings):
 
     def kubernetes(self) -> KubernetesSettings:
         """The Kubernetes side of preflight, as Nautobot's settings of the same names describe it."""
-        manifest, origin = self.kubernetes_job_manifest, "KUBERNETES_JOB_MANIFEST"
+        manifest, origin, problem = self.kubernetes_job_manifest, "KUBERNETES_JOB_MANIFEST", None
         if self.kubernetes_job_manifest_file is not None:
-            path = self.kubernetes_job_manifest_file
+            # An unreadable file is the Kubernetes queues' manifest check failing, not preflight failing:
+            # Celery queues are still checked, and the loop's tick still records its drift.
+            path = origin = str(self.kubernetes_job_manifest_file)
             try:
-                manifest, origin = json.loads(path.read_text(encoding="utf-8")), str(path)
+                manifest = json.loads(self.kubernetes_job_manifest_file.read_text(encoding="utf-8"))
             except OSError as exc:
-                raise NbjobsError(f"{path}: cannot be read: {exc.strerror}") from None
+                manifest, problem = None, f"{path}: cannot be read: {exc.strerror}"
             except json.JSONDecodeError as exc:
-                raise NbjobsError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+                manifest, problem = None, f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}"
         return KubernetesSettings(
             namespace=self.kubernetes_job_pod_namespace, job_manifest=manifest, job_manifest_origin=origin,
+            job_manifest_problem=problem,
             job_queue_path=self.job_queue_path, pod_name=self.kubernetes_job_pod_name,
             settings_path=self.nautobot_config, kubeconfig=self.kubeconfig,
             service_address=self.kubernetes_default_service_address, token_path=self.kubernetes_token_path,

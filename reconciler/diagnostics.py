@@ -6,6 +6,8 @@ types here are the bottom layer: they import nothing of ours.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -53,3 +55,14 @@ class InputError(NbjobsError):
     def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
         self.diagnostics = tuple(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+def did_you_mean(name: str, known: Iterable[str], *, n: int = 3, quote: str = "'") -> str | None:
+    """`did you mean 'plan'?` with the known names closest to a misspelt one (difflib's), or None when
+    none is close. The one way nbjobs suggests names: fields, class paths, queues, commands, options."""
+    close = difflib.get_close_matches(name, sorted(set(known)), n=n)
+    if not close:
+        return None
+    shown = [f"{quote}{candidate}{quote}" for candidate in close]
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    return f"did you mean {listed}?"

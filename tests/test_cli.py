@@ -51,7 +51,7 @@ def test_sandbox_plan_apply_and_a_clean_replan(capsys: pytest.CaptureFixture[str
     assert code == 2
     assert "~ job audits.DeviceAudit" in out
     assert "time_limit: 1800 -> 3600   [set override, override flag set]" in out
-    assert "+ queue 'bulk' (celery)" in out
+    assert "+ queue bulk (celery)" in out
     assert out.rstrip().splitlines()[-1].startswith("Plan: ")
 
     code, out, _ = run(capsys, "apply", "--yes", "--as", "admin", "--jobs-root", JOBS, "--database-url", url,

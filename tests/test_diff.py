@@ -185,7 +185,7 @@ def test_text_json_and_markdown_output(history: History, capsys: pytest.CaptureF
     assert out.startswith(f"nbjobs diff: base {s1} -> head {s3}\n")
     assert "  ~ job audits.DeviceAudit  (manifests/jobs.yaml@" in out
     assert f"      time_limit: 3600 -> 7200   (manifests/jobs.yaml@{s3}:6:17)" in out
-    assert "      grouping: (absent) -> 'NO'" in out
+    assert '      grouping: (absent) -> "NO"' in out
     assert f"  - job hooks.*  (manifests/jobs.yaml@{s1}:13:12)" in out
     assert "  + job legacy.*" in out
     assert "  + audits.NewAudit" in out and "  - legacy.OldImport" in out

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 from loop_support import Remote, build, jobs_root_without_legacy
+from sqlalchemy import text
 
 from reconciler.cli import main
 from reconciler.loop.tick import dispose_engines
-from reconciler.nautobot.connect import DatabaseTarget
+from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 
 BAD_MANIFEST = """apiVersion: nbjobs/v1
 kind: Jobs
@@ -170,8 +171,15 @@ def test_reconcile_without_a_repository_is_an_error(loop: Loop, capsys: pytest.C
 
 @pytest.mark.database
 def test_status_without_nbjobs_tables_says_to_upgrade(
-    db_target: DatabaseTarget, capsys: pytest.CaptureFixture[str]
+    db_target: DatabaseTarget, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    build(db_target, jobs_root_without_legacy(tmp_path))  # Nautobot's tables, and nbjobs' ...
+    engine = create_db_engine(db_target)
+    try:
+        with engine.begin() as connection:  # ... whose version table is then lost, as before `db upgrade`
+            connection.execute(text("DROP TABLE nbjobs_alembic_version"))
+    finally:
+        engine.dispose()
     for form in ("text", "json"):
         code, out, err = run(capsys, "status", "--database-url", _url(db_target), "--format", form)
         assert code == 1 and out == ""

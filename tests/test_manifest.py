@@ -113,7 +113,15 @@ BAD_CASES: dict[str, list[tuple[int, int, str]]] = {
         (22, 12, "`vendor_x.*` is listed twice under `jobs`; first at {file}:9:12"),
         (26, 12, "`legacy.OldImport` is listed twice under `retire`; first at {file}:12:12"),
     ],
-    "syntax.yaml": [(5, 4, "invalid YAML: expected <block end>")],
+    # YAML syntax errors: where the mistake is, what was expected there, and how to fix it.
+    "syntax.yaml": [(5, 4, "`enabled` at column 4 lines up with nothing above it: expected column 5 (as `match`")],
+    "tab.yaml": [(5, 1, "a tab indents line 5: YAML allows only spaces for indentation; replace the tab with spaces")],
+    "indent_outdented.yaml": [(6, 3, "`time_limit` at column 3 lines up with the `-` on line 4, not with the keys")],
+    "indent_deeper.yaml": [(6, 7, "`hidden` at column 7 is indented deeper than `enabled` on line 5 (column 5)")],
+    "unclosed_quote.yaml": [(5, 10, 'the string opened by `"` here is never closed: expected a closing `"`')],
+    "unclosed_bracket.yaml": [(5, 55, "expected `,` or `]` in the list opened at 5:40, found `}`: separate its")],
+    "missing_colon.yaml": [(5, 5, "expected `:` after the key `enabled`: write `enabled: true`")],
+    "colon_in_value.yaml": [(5, 26, 'would start another mapping: expected a plain value; put it in quotes: `why: "')],
     "retire_glob.yaml": [
         (4, 12, "`legacy.*` is a glob: retirement names each class path exactly"),
         (5, 12, "`legacy` is not a class path"),

@@ -38,11 +38,11 @@ def test_summary_against_and_destructive_changes_first() -> None:
     lines = text.splitlines()
     assert lines[0] == "<!-- nbjobs:plan -->"
     assert "### nbjobs plan" in lines
-    assert ("**Plan: 1 queue(s) to create, 0 to update; 3 job(s) to change: 1 override(s) set, 1 released, "
-            "0 enabled, 1 disabled.**") in lines  # fmt: skip
+    assert ("**Plan: 1 to create, 3 to change, 0 to delete (1 queue, 3 jobs) in 4 operations: 1 override set, "
+            "1 override released, 1 job disabled.**") in lines  # fmt: skip
     assert "Planned against `test` with manifests at `1a2b3c4d5e6f`." in lines
     destructive = text.index("#### Destructive changes (2)")
-    assert destructive < text.index("#### Queues (1)") < text.index("#### Changes per job (3)")
+    assert destructive < text.index("#### Queues (1)") < text.index("#### Changes per job (1)")
     assert "- **disable** `ops.Disable`, at `jobs.yaml:11:5`. Why: retired in NET-9 \\| soon" in text
     assert "- **release** the override of `time_limit` of `ops.Release`: `60`, back to the code's `0`" in text
     assert len(text) < COMMENT_LIMIT
@@ -52,10 +52,11 @@ def test_provenance_and_escaping_in_tables() -> None:
     text = render_markdown(_plan())
     # A pipe cannot end a cell, a backtick cannot end the code span, a newline cannot end the row.
     assert "| `description` | `plain` → ``a \\| b `c`⏎second line`` | set override, flag set |" in text
-    assert ("| `time_limit` | `60` → `0` | release override, flag cleared | code `0` · database `60` (overridden) |"
-            in text)  # fmt: skip
+    # A release and a disable are destructive: listed first, with what they were and become, and only there.
+    assert text.count("**release** the override of `time_limit` of `ops.Release`: `60`, back to the code's `0`") == 1
+    assert "| `time_limit` |" not in text
     assert "manifest `false`" not in text  # enabled has its own row
-    assert "| `enabled` | `true` → `false` | set | database `true` · manifest at `jobs.yaml:11:5` |" in text
+    assert text.count("- **disable** `ops.Disable`, at `jobs.yaml:11:5`.") == 1 and "| `enabled` |" not in text
     assert "description `Big *workers*`" in text  # inside a code span, not emphasis
     assert "(\\<b\\>Describe\\</b\\>)" in text and "<b>Describe</b>" not in text
     assert "Planned against `test`." in text
@@ -67,13 +68,13 @@ def test_many_jobs_fold_into_details() -> None:
                   snapshot(*(record(j, name=f"<Job {i}>") for i, j in enumerate(jobs))))  # fmt: skip
     text = render_markdown(result)
     assert text.count("<details><summary><code>m.Job") == 8
-    assert "<details><summary><code>m.Job3</code> (&lt;Job 3&gt;): 1 change(s)</summary>" in text
+    assert "<details><summary><code>m.Job3</code> (&lt;Job 3&gt;): 1 change</summary>" in text
     assert text.count("</details>") == 9  # the 8 jobs, and the permissions the apply needs
 
 
 def test_an_empty_plan() -> None:
     text = render_markdown(plan(desired(entry("m.A", 1)), Discovery((code("m.A"),)), snapshot(record("m.A"))))
-    assert "**No changes.** The database matches the manifests and the code (1 managed job(s))." in text
+    assert "**No changes.** The database matches the manifests and the code (1 managed job)." in text
     assert "####" not in text
 
 

@@ -223,7 +223,7 @@ def test_a_retirement_walks_all_five_steps_across_runs(
     (jobs_root / "retiring.py").unlink()
     code, out, err = run(capsys, "apply", "--yes", "--as", "admin", *common, str(m))
     assert code == 0, err
-    assert "3 result(s) purged" not in out and "2 result(s) purged" in out
+    assert "3 results purged" not in out and "2 results purged" in out
     for job in ("button_job", "hook_job"):
         assert _count(db_engine, extras_job, extras_job.c.id == ids[job]) == 0
         assert _count(db_engine, extras_jobqueueassignment, extras_jobqueueassignment.c.job_id == ids[job]) == 0
@@ -246,7 +246,10 @@ def test_a_retirement_walks_all_five_steps_across_runs(
 
     # Run 4: nothing left to do.
     code, out, _ = run(capsys, "plan", "--detailed-exitcode", *common, str(m))
-    assert code == 0 and "No changes." in out and "step 6 (retired)" in out
+    assert code == 0 and "No changes." in out and "Retirements:" not in out  # done, nothing changes: not listed
+    code, out, _ = run(capsys, "plan", "--format", "json", *common, str(m))
+    assert {r["job"]: (r["step"], r["step_name"]) for r in json.loads(out)["retirements"]} == {
+        "retiring.OldButton": (6, "retired"), "retiring.OldHook": (6, "retired")}  # fmt: skip
 
     # Run 5: the code comes back and Nautobot recreates the records: they stay disabled.
     (jobs_root / "retiring.py").write_text(RETIRING)
@@ -271,8 +274,14 @@ def _rows(engine: Engine, table: Any, *where: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.database
 def test_guards_refuse_mass_deletes_and_leaving_nothing_managed(
-    capsys: pytest.CaptureFixture[str], db_engine: Engine, db_target: DatabaseTarget, tmp_path: Path
+    capsys: pytest.CaptureFixture[str],
+    db_engine: Engine,
+    db_target: DatabaseTarget,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The share rule counts from mass_delete_min_managed (default 20) managed jobs: two here.
+    monkeypatch.setenv("NBJOBS_MASS_DELETE_MIN_MANAGED", "2")
     root = tmp_path / "jobs"
     root.mkdir()
     (root / "few.py").write_text("from nautobot.apps.jobs import Job, register_jobs\n\n\nclass A(Job):\n    pass\n\n\n"
@@ -318,4 +327,4 @@ def test_purge_orphans_counts_first_then_deletes_old_orphans_in_batches(
     assert "purging orphans: 7/20" in err  # batch by batch
     assert _count(db_engine, extras_jobresult) == 10  # the linked ones and the recent orphans stay
     code, _, err = run(capsys, "purge-orphans", "--older-than", "ninety", "--database-url", url)
-    assert code == 2 and "is not an age" in err
+    assert code == 1 and "is not an age" in err  # a usage error: exit 1 (2 means changes)

@@ -32,6 +32,7 @@ from reconciler.apply.writes import Provenance, change_context, execute, utc_now
 from reconciler.diagnostics import NbjobsError
 from reconciler.discovery.types import Discovery
 from reconciler.manifest.types import DesiredState
+from reconciler.nautobot.identity import require_nautobot
 from reconciler.nautobot.images import Image, read_images
 from reconciler.nautobot.permissions import UserRecord, read_user
 from reconciler.nautobot.records import Snapshot
@@ -181,6 +182,7 @@ def apply_saved(engine: Engine, saved: SavedPlan, options: ApplyOptions | None =
 def _run(engine: Engine, options: ApplyOptions, prepare: Callable[[Connection], _Prepared]) -> ApplyResult:
     started = options.clock()
     with engine.connect() as connection:
+        _require_known_nautobot(connection, options.database or engine.url.render_as_string(hide_password=True))
         require_current(connection)
     apply_id = uuid4()
     holder = Holder.this_process(started, options.revision, options.username)
@@ -213,6 +215,14 @@ def _run(engine: Engine, options: ApplyOptions, prepare: Callable[[Connection], 
     if purged:
         note_purged(engine, apply_id, purged)
     return ApplyResult(prepared.plan, written, apply_id, purged)
+
+
+def _require_known_nautobot(connection: Connection, database: str) -> None:
+    """nbjobs writes only the tables of the Nautobot it was checked against: another database, or a Nautobot
+    at a migration level nbjobs does not know, is refused before anything is read."""
+    problem = require_nautobot(connection, database).level_problem
+    if problem:
+        raise NbjobsError(f"refusing to apply: {problem}; nothing was changed")
 
 
 def _is_refusal(exc: NbjobsError) -> bool:

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy import Engine
+
 from reconciler.config import Loaded, Target, load_settings
-from reconciler.diagnostics import NbjobsError
+from reconciler.diagnostics import Diagnostic, InputError, Location, NbjobsError
 from reconciler.discovery.sources import discover
 from reconciler.discovery.types import Discovery
 from reconciler.manifest.load import load_manifests
 from reconciler.manifest.types import DesiredState
-from reconciler.nautobot.connect import DatabaseTarget, target_from_url
+from reconciler.nautobot.connect import DatabaseTarget, create_db_engine, target_from_url
+from reconciler.nautobot.identity import Identity, require_nautobot
+from reconciler.plan.planner import PlanSettings
 from reconciler.render.text import Style, ansi, plain
 
 DEFAULT_MANIFESTS = Path("manifests")
 
 
-def add_code_sources(parser: argparse.ArgumentParser) -> None:
+def add_code_sources(parser: argparse.ArgumentParser, *, no_code: bool = False) -> None:
+    """Where the job code is; `no_code` adds `--no-code`, and with it the gate of `code()`: a command that
+    finds no job code, or none holding a job class, fails unless told `--no-code`."""
     parser.add_argument("--jobs-root", type=Path, help="Nautobot's JOBS_ROOT (default NAUTOBOT_JOBS_ROOT)")
     parser.add_argument("--git-root", type=Path, help="Nautobot's GIT_ROOT (default NAUTOBOT_GIT_ROOT)")
     parser.add_argument("--app", action="append", metavar="PACKAGE",
@@ -28,6 +38,9 @@ def add_code_sources(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--default-queue", help="CELERY_TASK_DEFAULT_QUEUE (default NAUTOBOT_CELERY_TASK_DEFAULT_QUEUE)"
     )
+    if no_code:
+        parser.add_argument("--no-code", action="store_true",
+                            help="work without job code on purpose (otherwise finding none is an error)")  # fmt: skip
 
 
 def add_database(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +51,7 @@ def add_database(parser: argparse.ArgumentParser) -> None:
 
 def add_sources(parser: argparse.ArgumentParser, *, database: bool = True) -> None:
     parser.add_argument("manifests", nargs="*", type=Path, help="manifest files or directories (default manifests/)")
-    add_code_sources(parser)
+    add_code_sources(parser, no_code=True)
     if database:
         add_database(parser)
 
@@ -99,22 +112,123 @@ def default_queue(args: argparse.Namespace) -> str:
     return selected(args).default_queue
 
 
+def plan_settings(args: argparse.Namespace, *, allow_mass_delete: bool = False) -> PlanSettings:
+    """What every command that plans tells the planner: the default queue and the mass-delete guard."""
+    return PlanSettings(default_queue(args), allow_mass_delete=allow_mass_delete,
+                        mass_delete_min_managed=settings(args).settings.mass_delete_min_managed)  # fmt: skip
+
+
 def code_roots(target: Target) -> tuple[Path | None, Path | None]:
     """JOBS_ROOT and GIT_ROOT: the configured ones, else Nautobot's defaults under NAUTOBOT_ROOT when they exist."""
-    nautobot_root = Path(os.environ.get("NAUTOBOT_ROOT", Path.home() / ".nautobot"))
+    nautobot_root = _nautobot_root()
     jobs_root = target.jobs_root or _existing(nautobot_root / "jobs")
     git_root = target.git_root or _existing(nautobot_root / "git")
     return jobs_root, git_root
 
 
 def code(args: argparse.Namespace) -> Discovery:
-    """Job code from the configuration (flags, NAUTOBOT_JOBS_ROOT/GIT_ROOT, the file), else Nautobot's defaults."""
+    """Job code from the configuration (flags, NAUTOBOT_JOBS_ROOT/GIT_ROOT, the file), else Nautobot's defaults.
+
+    Commands with `--no-code` (see add_code_sources) fail when there is no code source, or when the
+    sources hold no job class: a gate that passes because it read nothing would pass by accident."""
     target = selected(args)
+    if without_code(args):
+        return Discovery(())
     for given, flag in ((target.jobs_root, "jobs root"), (target.git_root, "git root")):
         if given is not None and not given.is_dir():
             raise NbjobsError(f"{flag} {given}: no such directory")
     jobs_root, git_root = code_roots(target)
-    return discover(jobs_root=jobs_root, git_root=git_root, apps=list(target.apps), default_queue=target.default_queue)
+    gated = hasattr(args, "no_code")
+    if gated:
+        require_code_source(args)
+    discovery = discover(
+        jobs_root=jobs_root, git_root=git_root, apps=list(target.apps), default_queue=target.default_queue
+    )
+    if gated:
+        require_job_classes(args, discovery)
+    return discovery
+
+
+def without_code(args: argparse.Namespace) -> bool:
+    """`--no-code`: read no job code on purpose (a code flag given beside it is a contradiction)."""
+    if not getattr(args, "no_code", False):
+        return False
+    given = [flag for attribute, flag in _CODE_FLAGS if getattr(args, attribute, None)]
+    if given:
+        were = "was" if len(given) == 1 else "were"
+        raise NbjobsError(
+            f"--no-code reads no job code, but {' and '.join(given)} {were} given too: drop one or the other"
+        )
+    return True
+
+
+def require_job_classes(args: argparse.Namespace, discovery: Discovery, at: str = "") -> None:
+    """Code sources that hold no job class are an error, with the problems that may explain why."""
+    if discovery.jobs:
+        return
+    read, _ = _code_sources(args)
+    where = Location(read[0][0]) if read else Location("<job code>")
+    sources = "; ".join(text for _, text in read)
+    problem = (f"no job class found in the job code read{at} ({sources}): Nautobot records only classes passed to "
+               "register_jobs(...); name the job code, or pass --no-code to work without it on purpose")  # fmt: skip
+    raise InputError([*discovery.problems, Diagnostic(where, problem)])
+
+
+def require_code_source(args: argparse.Namespace) -> None:
+    """No code source at all (no flag, variable, setting, nor Nautobot's default directories) is an error."""
+    read, looked_for = _code_sources(args)
+    if not read:
+        raise NbjobsError("no job code to read: looked for\n"
+                          + "".join(f"  {line}\n" for line in looked_for)
+                          + "Name the job code (--jobs-root DIR, --git-root DIR or --app PACKAGE), or pass --no-code "
+                          "to work without it on purpose.")  # fmt: skip
+
+
+_CODE_FLAGS = (("jobs_root", "--jobs-root"), ("git_root", "--git-root"), ("app", "--app"))
+
+
+def _code_sources(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list[str]]:
+    """The code sources read, (path or package, what it is and where it was named), and where the missing
+    ones were looked for."""
+    loaded, target = settings(args), selected(args)
+    jobs_root, git_root = code_roots(target)
+    nautobot_root = _nautobot_root()
+    in_file = f", {loaded.file}" if loaded.file else ""
+    default_origin = "Nautobot's default under NAUTOBOT_ROOT"
+    read: list[tuple[str, str]] = []
+    looked_for: list[str] = []
+    for name, label, value, variables, default in (
+        ("jobs_root", "JOBS_ROOT", jobs_root, "NBJOBS_JOBS_ROOT, NAUTOBOT_JOBS_ROOT", nautobot_root / "jobs"),
+        ("git_root", "GIT_ROOT", git_root, "NBJOBS_GIT_ROOT, NAUTOBOT_GIT_ROOT", nautobot_root / "git"),
+    ):
+        flag = "--" + name.replace("_", "-")
+        if value is not None:
+            read.append((str(value), f"{label} {value} (from {_origin(loaded, target, name, flag) or default_origin})"))
+        else:
+            looked_for.append(f"{label}: not in {flag}, {variables}{in_file}; {default} does not exist")
+    if target.apps:
+        read.append(
+            (target.apps[0], f"App(s) {', '.join(target.apps)} (from {_origin(loaded, target, 'apps', '--app')})")
+        )
+    else:
+        looked_for.append(f"Apps: not in --app, NBJOBS_APPS{in_file}")
+    return read, looked_for
+
+
+def _origin(loaded: Loaded, target: Target, name: str, flag: str) -> str | None:
+    """Where a code setting's value came from, as the user named it; None when nothing named it."""
+    origin = loaded.origins[name]
+    top = getattr(loaded.settings, name)
+    if getattr(target, name) != top:
+        return f"target {target.name!r} in {loaded.file}"
+    names = {"flag": flag, "env NBJOBS_*": f"NBJOBS_{name.upper()}", "env NAUTOBOT_*": f"NAUTOBOT_{name.upper()}"}
+    if origin == "default":
+        return None
+    return names.get(origin, f"{name} in {origin.removeprefix('file ')}")
+
+
+def _nautobot_root() -> Path:
+    return Path(os.environ.get("NAUTOBOT_ROOT", Path.home() / ".nautobot"))
 
 
 def _existing(path: Path) -> Path | None:
@@ -133,19 +247,121 @@ def target(args: argparse.Namespace) -> DatabaseTarget:
     return target_from_url(selected(args).database_url, loaded.origins["database_url"], Path.cwd())
 
 
-def require_database(database: DatabaseTarget) -> None:
+def require_database(database: DatabaseTarget, engine: Engine | None = None) -> Identity:
+    """The database a command reads Nautobot's tables from must exist and be Nautobot's (or the sandbox):
+    otherwise one sentence says what it is instead. A Nautobot whose migration level nbjobs does not know
+    is a warning here (apply refuses it). Two queries, on `engine` or a short-lived one of its own."""
     if database.is_sqlite and database.url.database and not Path(database.url.database).exists():
         raise NbjobsError(f"no database at {database.display_url}: run `nbjobs sandbox` or give --database-url")
+    own = engine is None
+    engine = create_db_engine(database) if engine is None else engine
+    try:
+        with engine.connect() as connection:
+            identity = require_nautobot(connection, database.display_url)
+    finally:
+        if own:
+            engine.dispose()
+    if identity.level_problem:
+        print(f"warning: {identity.level_problem}: what nbjobs reads there may be wrong, and apply refuses to "
+              "write to it", file=sys.stderr)  # fmt: skip
+    return identity
 
 
 def style(stream: TextIO) -> Style:
     return ansi if stream.isatty() and not os.environ.get("NO_COLOR") else plain
 
 
-def progress(what: str, done: int, total: int) -> None:
-    """Progress of long work, on standard error (one line updated in place on a terminal)."""
-    line = f"  purging {what}: {done}/{total} result(s)"
-    if sys.stderr.isatty():
-        print(f"\r{line}", end="" if done < total else "\n", file=sys.stderr, flush=True)
-    elif done == total or done % 50_000 < 1000:
-        print(line, file=sys.stderr, flush=True)
+class ProgressReporter:
+    """Progress of long work (the purges of apply and purge-orphans), on standard error, called after each
+    batch as (what, done, total): a rich progress bar on a terminal; elsewhere (CI logs, files) one line at
+    most every `interval` seconds or `step` percent, and the last one. Both say the rate and the time left.
+    `console` (a rich Console) forces the bar; `clock` is for tests."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        console: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = 5.0,
+        step: float = 10.0,
+    ) -> None:
+        self._stream, self._console, self._clock = stream, console, clock
+        self.interval, self.step = interval, step
+        self._runs: dict[str, _Run] = {}
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = self._clock()
+        run = self._runs.get(what)
+        if run is None or done < run.done:  # the first batch of this work (the clock starts once it is done)
+            run = self._runs[what] = _Run(started=now, first=done, done=done)
+        run.done = done
+        elapsed = now - run.started
+        rate = (done - run.first) / elapsed if elapsed > 0 and done > run.first else None
+        finished = done >= total
+        stream = self._stream or sys.stderr
+        if self._console is not None or stream.isatty():
+            self._bar(run, what, done, total, rate, stream)
+        elif finished or now - run.printed >= self.interval or _percent(done, total) - run.percent >= self.step:
+            run.printed, run.percent = now, _percent(done, total)
+            print(progress_line(what, done, total, rate, elapsed if finished else None), file=stream, flush=True)
+        if finished:
+            if run.bar is not None:
+                run.bar.stop()
+                atexit.unregister(run.bar.stop)
+            del self._runs[what]
+
+    def _bar(self, run: _Run, what: str, done: int, total: int, rate: float | None, stream: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
+
+        if run.bar is None:
+            console = self._console or Console(file=stream)
+            run.bar = Progress(TextColumn("  purging {task.description}"), BarColumn(), MofNCompleteColumn(),
+                               TaskProgressColumn(), TextColumn("{task.fields[rate]}"), console=console,
+                               auto_refresh=False, redirect_stdout=False, redirect_stderr=False)  # fmt: skip
+            run.task = run.bar.add_task(what, total=total, rate="")
+            run.bar.start()
+            atexit.register(run.bar.stop)  # an error midway leaves no hidden cursor behind
+        left = f", {_duration((total - done) / rate)} left" if rate and done < total else ""
+        speed = f"{rate:,.0f} results/s{left}" if rate else ""
+        run.bar.update(run.task, completed=done, total=total, rate=speed, refresh=True)
+
+
+@dataclass
+class _Run:
+    """One piece of work being reported: when and where it started, and what was last shown."""
+
+    started: float
+    first: int  # done at the first call: the rate counts what was done after it
+    done: int
+    printed: float = float("-inf")
+    percent: float = 0.0
+    bar: Any = None  # a rich Progress, on a terminal
+    task: Any = None
+
+
+def progress_line(what: str, done: int, total: int, rate: float | None, took: float | None = None) -> str:
+    """`  purging orphans: 40,000/100,000 result(s) (40%), 2,500 results/s, about 24s left`."""
+    line = f"  purging {what}: {done:,}/{total:,} result(s) ({_percent(done, total):.0f}%)"
+    if rate:
+        line += f", {rate:,.0f} results/s"
+        line += f", about {_duration((total - done) / rate)} left" if done < total else ""
+    return line + (f", done in {_duration(took)}" if took is not None and done >= total else "")
+
+
+def _percent(done: int, total: int) -> float:
+    return 100.0 * done / total if total > 0 else 100.0
+
+
+def _duration(seconds: float) -> str:
+    """`45s`, `3m05s`, `1h02m`."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+progress = ProgressReporter()

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from reconciler.apply import ApplyOptions, ApplyResult, apply, apply_saved, read_actual, saved
 from reconciler.cli import common
 from reconciler.cli.preflight import readiness
-from reconciler.diagnostics import Location, NbjobsError, Severity
+from reconciler.diagnostics import Diagnostic, Location, NbjobsError, Severity, did_you_mean
 from reconciler.discovery.types import Discovery
 from reconciler.gitrev import manifest_revision
 from reconciler.manifest.resolve import resolve
@@ -19,8 +20,10 @@ from reconciler.manifest.schema import schema_text
 from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 from reconciler.nautobot.records import Snapshot
+from reconciler.nautobot.snapshot import read_snapshot
 from reconciler.plan.operations import Plan
 from reconciler.plan.planner import PlanSettings, plan
+from reconciler.plan.summary import Summary, plural
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.preflight import preflight_block, preflight_document, preflight_text
@@ -29,8 +32,12 @@ from reconciler.sandbox import build_sandbox
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    validate = commands.add_parser("validate", help="check manifests and job code (no database)")
+    validate = commands.add_parser("validate", help="check manifests and job code (no database unless given)")
     common.add_sources(validate, database=False)
+    validate.add_argument("--strict", action="store_true",
+                          help="warnings are errors (exit 1): for CI and pre-commit")  # fmt: skip
+    validate.add_argument("--database-url", metavar="URL",
+                          help="also check class paths and queues against this database (read only)")  # fmt: skip
     validate.set_defaults(handler=_validate)
 
     plan_ = commands.add_parser("plan", help="show what apply would change")
@@ -70,31 +77,74 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _add_mass_delete(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-mass-delete", action="store_true",
-                        help="allow deleting more than 10 jobs, or more than a quarter of those managed")  # fmt: skip
+                        help="allow deleting more than 10 jobs, or more than a quarter of those managed "
+                             "(once mass_delete_min_managed, default 20, are managed)")  # fmt: skip
 
 
 def _validate(args: argparse.Namespace) -> int:
     desired, _ = common.manifests(args)
     discovery = common.code(args)
-    resolution = resolve(desired, [job.class_path for job in discovery.jobs])
-    problems = list(discovery.problems) + list(resolution.diagnostics)
-    for diagnostic in problems:
+    snapshot = _validation_snapshot(args)
+    in_database = [job.class_path for job in snapshot.jobs] if snapshot else []
+    known_jobs = [job.class_path for job in discovery.jobs] + in_database
+    resolution = resolve(desired, known_jobs)
+    # With --no-code and no database there is nothing to match entries against: only their conflicts count.
+    checkable = bool(discovery.jobs) or snapshot is not None
+    problems = list(discovery.problems)
+    problems += [d for d in resolution.diagnostics if checkable or d.severity is Severity.ERROR]
+    for entry in resolution.unmatched_exact if checkable else ():
+        if snapshot is not None:
+            message = f"job {entry.match!r} exists neither in the job code nor in the database"
+        elif args.strict:
+            message = f"job {entry.match!r} is not in the job code (give --database-url to look in the database too)"
+        else:
+            message = f"{entry.match!r} is not in the job code (the database may have it)"
+        problems.append(Diagnostic(entry.location, message + _hint(entry.match, known_jobs), Severity.WARNING))
+    undeclared, known_queues = _undeclared_queues(desired, discovery, common.default_queue(args), snapshot)
+    for location, queue in undeclared:
+        where = " nor in the database" if snapshot else " (the database must have it, or the plan will refuse)"
+        message = f"queue {queue!r} is declared neither under queues: nor by any job's task_queues{where}"
+        problems.append(Diagnostic(location, message + _hint(queue, known_queues), Severity.WARNING))
+    if args.strict:  # CI and pre-commit: a warning fails the gate
+        problems = [replace(d, severity=Severity.ERROR) for d in problems]
+    for diagnostic in sorted(problems, key=lambda d: d.location):
         print(diagnostic, file=sys.stderr)
-    for entry in resolution.unmatched_exact:
-        print(f"{entry.location}: warning: {entry.match!r} is not in the job code (the database may have it)",
-              file=sys.stderr)  # fmt: skip
-    for location, queue in _undeclared_queues(desired, discovery, common.default_queue(args)):
-        print(f"{location}: warning: queue {queue!r} is declared neither under queues: nor by any job's "
-              "task_queues (the database must have it, or the plan will refuse)", file=sys.stderr)  # fmt: skip
     errors = sum(d.severity is Severity.ERROR for d in problems)
+    warnings = len(problems) - errors
+    code = "no job code read (--no-code)" if args.no_code else f"{len(discovery.jobs)} job class(es) found"
+    database = f", {len(snapshot.jobs)} job record(s) in the database" if snapshot else ""
+    strict = " (--strict)" if args.strict else ""
     print(f"{len(desired.files)} manifest file(s), {len(desired.jobs)} job entr(ies), {len(desired.queues)} queue(s); "
-          f"{len(discovery.jobs)} job class(es) found; {errors} error(s).")  # fmt: skip
+          f"{code}{database}; {errors} error(s), {warnings} warning(s){strict}.")  # fmt: skip
     return 1 if errors else 0
 
 
-def _undeclared_queues(desired: DesiredState, discovery: Discovery, default_queue: str) -> list[tuple[Location, str]]:
-    """Queues the manifests pin that nothing without a database declares (validate cannot see Nautobot's)."""
+def _hint(name: str, known: Iterable[str]) -> str:
+    suggestion = did_you_mean(name, known)
+    return f"; {suggestion}" if suggestion else ""
+
+
+def _validation_snapshot(args: argparse.Namespace) -> Snapshot | None:
+    """The database validate also checks against: only one named with --database-url (validate needs none)."""
+    if args.database_url is None:
+        return None
+    target = common.target(args)
+    common.require_database(target)
+    engine = create_db_engine(target)
+    try:
+        with engine.connect() as connection:
+            return read_snapshot(connection, target.display_url)
+    finally:
+        engine.dispose()
+
+
+def _undeclared_queues(
+    desired: DesiredState, discovery: Discovery, default_queue: str, snapshot: Snapshot | None = None
+) -> tuple[list[tuple[Location, str]], set[str]]:
+    """Queues the manifests pin that nothing declares (the database's only when one is given), and the
+    queue names that are known."""
     known = {default_queue} | {q.name for q in desired.queues} | {n for job in discovery.jobs for n in job.task_queues}
+    known |= {q.name for q in snapshot.queues} if snapshot else set()
     found = []
     for entry in desired.jobs:
         for field in ("default_job_queue", "job_queues"):
@@ -102,7 +152,7 @@ def _undeclared_queues(desired: DesiredState, discovery: Discovery, default_queu
             if pin is not None:
                 names = pin.value if isinstance(pin.value, tuple) else (str(pin.value),)
                 found += [(pin.location, name) for name in names if name not in known]
-    return found
+    return found, known
 
 
 @dataclass(frozen=True)
@@ -214,7 +264,7 @@ def _apply_saved(args: argparse.Namespace, path: Path) -> int:
 
 
 def _settings(args: argparse.Namespace) -> PlanSettings:
-    return PlanSettings(common.default_queue(args), allow_mass_delete=args.allow_mass_delete)
+    return common.plan_settings(args, allow_mass_delete=args.allow_mass_delete)
 
 
 def _options(args: argparse.Namespace, target: DatabaseTarget, revision: str | None) -> ApplyOptions:
@@ -242,9 +292,12 @@ def _confirmed(args: argparse.Namespace) -> bool:
 
 
 def _report(result: ApplyResult) -> None:
-    purged = f", {result.purged} result(s) purged" if result.purged else ""
-    print(f"Apply complete: {len(result.plan.operations)} change(s), {result.object_changes} change-log entr(ies)"
-          f"{purged}; history id {result.apply_id.hex[:12]}.")  # fmt: skip
+    """Apply's closing line: the plan's own count (plan.summary.Summary), as the history records it."""
+    counts = Summary.of(result.plan).objects_line("created", "changed", "deleted")
+    purged = f"; {plural(result.purged, 'result')} purged" if result.purged else ""
+    entries = plural(result.object_changes, "entry", "entries")
+    print(f"Apply complete: {counts}; {entries} in Nautobot's change log{purged}; "
+          f"history id {result.apply_id.hex[:12]}.")  # fmt: skip
 
 
 def _schema(_args: argparse.Namespace) -> int:

@@ -121,6 +121,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from reconciler.loop.status import read_status, render_text
     from reconciler.loop.tick import dispose_engines, engine_for
+    from reconciler.nautobot.connect import target_from_url
     from reconciler.state.migrate import require_current
 
     settings = common.settings(args).settings
@@ -128,7 +129,9 @@ def _status(args: argparse.Namespace) -> int:
     statuses = []
     try:
         for target in targets:
-            with engine_for(target).connect() as connection:
+            engine = engine_for(target)
+            common.require_database(target_from_url(target.database_url, f"target {target.name}", Path.cwd()), engine)
+            with engine.connect() as connection:
                 require_current(connection)
                 statuses += read_status(connection, settings, [target])
     finally:

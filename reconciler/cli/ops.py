@@ -15,6 +15,8 @@ from reconciler.apply.purge import count_orphans, purge_orphans
 from reconciler.cli import common
 from reconciler.diagnostics import NbjobsError
 from reconciler.nautobot.connect import create_db_engine
+from reconciler.nautobot.identity import NotNautobotError
+from reconciler.plan.summary import Summary
 from reconciler.state.history import list_applies, show_apply
 from reconciler.state.migrate import require_current, upgrade
 
@@ -44,7 +46,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     target = common.target(args)
-    common.require_database(target)
+    try:
+        common.require_database(target)
+    except NotNautobotError as exc:  # nbjobs' tables belong beside Nautobot's, nowhere else
+        raise NotNautobotError(f"refusing to create nbjobs' tables: {exc}") from None
     engine = create_db_engine(target)
     try:
         before, after = upgrade(engine)
@@ -81,10 +86,13 @@ def _print_list(entries: list[RowMapping], fmt: str) -> None:
         return
     print(f"{'ID':<12}  {'STARTED (UTC)':<19}  {'OUTCOME':<10}  {'USER':<12}  {'REVISION':<14}  CHANGES")
     for e in entries:
-        counts = e["counts"] or {}
-        changed = counts.get("jobs_changed", 0) + counts.get("queues_created", 0) + counts.get("queues_updated", 0)
         print(f"{e['id'].hex[:12]:<12}  {e['started_at']:%Y-%m-%d %H:%M:%S}  {e['outcome']:<10}  "
-              f"{(e['user_name'] or '-'):<12}  {(e['revision'] or '-'):<14}  {changed}")  # fmt: skip
+              f"{(e['user_name'] or '-'):<12}  {(e['revision'] or '-'):<14}  {_changes(e['counts'])}")  # fmt: skip
+
+
+def _changes(counts: dict[str, int] | None) -> str:
+    """An apply's count as its closing line said it (plan.summary.Summary); `-` when none was recorded."""
+    return Summary.from_counts(counts).objects_line("created", "changed", "deleted") if counts else "-"
 
 
 def _print_one(entry: RowMapping, changes: list[RowMapping], fmt: str) -> None:
@@ -98,6 +106,7 @@ def _print_one(entry: RowMapping, changes: list[RowMapping], fmt: str) -> None:
         print(f"{label + ':':<20}{entry[key] if entry[key] not in (None, '') else '-'}")
     if entry["message"]:
         print(f"{'Message:':<20}{entry['message']}")
+    print(f"{'Changes:':<20}{_changes(entry['counts'])}")
     print(f"{'Counts:':<20}{json.dumps(entry['counts'])}")
     for c in changes:
         field = f".{c['field']}" if c["field"] else ""

@@ -13,7 +13,7 @@ from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.connect import create_db_engine
 from reconciler.nautobot.records import Snapshot
 from reconciler.plan.operations import Plan
-from reconciler.plan.planner import PlanSettings, plan
+from reconciler.plan.planner import plan
 from reconciler.plan.queues import queue_uses
 from reconciler.preflight.check import run_preflight
 from reconciler.preflight.types import PreflightReport
@@ -48,7 +48,7 @@ def _preflight(args: argparse.Namespace) -> int:
             snapshot, state = read_actual(connection, desired, target.display_url)
     finally:
         engine.dispose()
-    current = plan(desired, discovery, snapshot, PlanSettings(common.default_queue(args)), state)
+    current = plan(desired, discovery, snapshot, common.plan_settings(args), state)
     report = readiness(args, desired, snapshot, current)
     if args.format == "json":
         print(json.dumps(preflight_document(report), indent=2))

@@ -13,7 +13,6 @@ from reconciler.export import ExportOptions, export_manifests, verify
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 from reconciler.nautobot.records import Snapshot
 from reconciler.nautobot.snapshot import read_snapshot
-from reconciler.plan.planner import PlanSettings
 from reconciler.review.compare import compare, review
 from reconciler.review.render import render_diff_json, render_diff_markdown, render_diff_text
 from reconciler.review.revisions import Sources
@@ -44,7 +43,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Write manifests that pin what the database holds for the selected jobs (enabled, every "
         "overridden field, overridden queues) and the queues they use; a plan right after shows no changes.",
     )
-    common.add_code_sources(export)
+    common.add_code_sources(export, no_code=True)
     common.add_database(export)
     export.add_argument("--match", action="append", metavar="GLOB",
                         help="class paths to export (module.Class globs; repeatable; default all)")  # fmt: skip
@@ -61,8 +60,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _diff(args: argparse.Namespace) -> int:
     sources = _sources(args)
     comparison = compare(sources, args.base, args.head, merge_base=args.merge_base)
+    if not args.no_code:
+        common.require_job_classes(args, comparison.head.discovery, at=f" at the head ({comparison.head.side.label})")
     snapshot = None if args.no_database else _snapshot_if_any(args)
-    result = review(comparison, snapshot, PlanSettings(sources.default_queue))
+    result = review(comparison, snapshot, common.plan_settings(args))
     if args.format == "json":
         sys.stdout.write(render_diff_json(result))
     elif args.format == "markdown":
@@ -81,6 +82,9 @@ def _sources(args: argparse.Namespace) -> Sources:
     """The manifest and code paths, resolved as `plan` resolves them (flags, then Nautobot's settings)."""
     manifests: list[Path] = args.manifests or [common.DEFAULT_MANIFESTS]
     target = common.selected(args)
+    if common.without_code(args):
+        return Sources(tuple(manifests), default_queue=target.default_queue)
+    common.require_code_source(args)
     jobs_root, git_root = common.code_roots(target)
     return Sources(tuple(manifests), jobs_root, git_root, target.apps, target.default_queue)
 
@@ -114,7 +118,7 @@ def _export(args: argparse.Namespace) -> int:
     target = common.target(args)
     common.require_database(target)
     snapshot = _read(target)
-    settings = PlanSettings(common.default_queue(args))
+    settings = common.plan_settings(args)
     options = ExportOptions(match=tuple(args.match or ("*",)), include_system=args.include_system,
                             split=args.out is not None)  # fmt: skip
     exported = export_manifests(snapshot, discovery, options, settings)

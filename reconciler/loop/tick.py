@@ -202,7 +202,8 @@ def _full_tick(
     except InputError as exc:
         return _invalid(engine, run, clock, f"the manifests at {short} are invalid", exc)
     discovery = _discovery(target, run.code_fingerprint)
-    plan_settings = PlanSettings(target.default_queue, allow_mass_delete=False, prune=target.prune)
+    plan_settings = PlanSettings(target.default_queue, allow_mass_delete=False, prune=target.prune,
+                                 mass_delete_min_managed=settings.mass_delete_min_managed)  # fmt: skip
     try:
         with _read_transaction(engine) as connection:
             require_current(connection)

@@ -6,13 +6,12 @@ the value (or below it, where a validator's ManifestValueError says so).
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from reconciler.diagnostics import Diagnostic
+from reconciler.diagnostics import Diagnostic, did_you_mean
 from reconciler.manifest.schema import JobDecl, JobQueuesDecl, Manifest, ManifestValueError, QueueDecl, RetireDecl
 from reconciler.manifest.yamlsource import Located
 
@@ -52,9 +51,9 @@ def _unknown_field(name: str, path: tuple[str | int, ...]) -> str:
     if model is None:
         return f"unknown field `{name}`"
     allowed = [info.alias or field for field, info in model.model_fields.items()]
-    close = difflib.get_close_matches(name, allowed, n=1)
-    if close:
-        return f"unknown field `{name}`; did you mean `{close[0]}`?"
+    suggestion = did_you_mean(name, allowed, n=1, quote="`")
+    if suggestion:
+        return f"unknown field `{name}`; {suggestion}"
     return f"unknown field `{name}`; expected one of: {', '.join(allowed)}"
 
 

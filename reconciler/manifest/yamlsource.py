@@ -253,7 +253,7 @@ def read_documents(source: bytes, file: str) -> tuple[list[Located], list[Diagno
             if not converter.blocked and document.value is not None:
                 documents.append(document)
     except yaml.MarkedYAMLError as exc:
-        diagnostics.append(_syntax_error(exc, file))
+        diagnostics.append(_syntax_error(exc, file, source))
     except yaml.YAMLError as exc:  # ReaderError: undecodable bytes or control characters
         diagnostics.append(Diagnostic(Location(file), f"cannot read YAML: {exc}"))
     finally:
@@ -262,10 +262,259 @@ def read_documents(source: bytes, file: str) -> tuple[list[Located], list[Diagno
     return documents, diagnostics
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> Diagnostic:
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str, source: bytes) -> Diagnostic:
+    """A syntax error as a person reads it: where the mistake is (which is not always where PyYAML noticed
+    it), what was expected there, and how to fix it. PyYAML's own wording is the fallback."""
+    explained = explain_syntax(exc, _lines(source))
+    if explained is not None:
+        (line, column), message = explained
+        return Diagnostic(Location(file, line, column), message)
     mark = exc.problem_mark or exc.context_mark
     location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-    message = f"invalid YAML: {exc.problem or exc.context}"
+    message = f"invalid YAML: {_tokens(exc.problem or exc.context or '')}"
     if exc.context and exc.problem and exc.context_mark:
         message += f" ({exc.context} at line {exc.context_mark.line + 1})"
     return Diagnostic(location, message)
+
+
+# -- Syntax errors, explained ----------------------------------------------------------------------------
+
+_INDENT_HINT = "indent with spaces, lining up the keys of one mapping and the `-` of one list"
+_OPENERS = {"flow sequence": ("[", "]", "list"), "flow mapping": ("{", "}", "mapping")}
+_TOKEN_NAMES = {
+    "<scalar>": "a value",
+    "<stream end>": "the end of the file",
+    "<document end>": "the end of the document",
+    "<block end>": "the end of the block",
+    "<block mapping start>": "a key",
+    "<block sequence start>": "a list item",
+    "?": "a key",
+    "-": "a list item",
+}
+_RESERVED = {"@": "is reserved", "`": "is reserved", "%": "starts a directive"}  # characters no plain value starts with
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One line of the source: where its content starts, past any `- ` list markers, and its key."""
+
+    number: int  # 1-based
+    text: str
+    indent: int  # 1-based column of the first character that is not a space
+    dashes: tuple[int, ...]  # 1-based columns of its list markers
+    column: int  # 1-based column of its content after the markers
+    key: str | None  # the key it starts with, if it reads `key: ...`
+
+    @property
+    def blank(self) -> bool:
+        return not self.text.strip() or self.text.strip().startswith("#")
+
+    @property
+    def subject(self) -> str:
+        """How a message names the line's content: its key, else its text."""
+        return f"`{self.key}`" if self.key else f"`{_clip(self.text.strip())}`"
+
+
+_KEY = re.compile(r"""([^\s#'"{}\[\],:&*!|>%@`-][^:#]*?|'[^']*'|"[^"]*")\s*:(?:\s|$)""")
+
+
+def _line(number: int, text: str) -> _Line:
+    stripped = text.lstrip(" ")
+    column = len(text) - len(stripped) + 1
+    indent = column
+    dashes: list[int] = []
+    while stripped.startswith("-") and stripped[1:2] in ("", " "):
+        dashes.append(column)
+        rest = stripped[1:].lstrip(" ")
+        column += len(stripped) - len(rest)
+        stripped = rest
+    match = _KEY.match(stripped)
+    key = match.group(1).strip("'\"") if match else None
+    return _Line(number, text, indent, tuple(dashes), column, key)
+
+
+def _lines(source: bytes) -> list[_Line]:
+    """The source's lines as PyYAML counts them (it breaks lines at \r\n, \r, \n, NEL, LS and PS)."""
+    encoding = "utf-16" if source[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    text = source.decode(encoding, errors="replace")
+    return [_line(i + 1, line) for i, line in enumerate(re.split(r"\r\n|[\r\n\x85\u2028\u2029]", text))]
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _tokens(text: str) -> str:
+    """PyYAML's token names (`<block mapping start>`...) in words."""
+    for token, words in _TOKEN_NAMES.items():
+        if token.startswith("<"):
+            text = text.replace(f"'{token}'", words).replace(token, words)
+    return text
+
+
+def _found(problem: str) -> str:
+    """What PyYAML found, from `... but found 'X'` / `... but got 'X'`."""
+    match = re.search(r"but (?:found|got) '([^']*)'", problem)
+    token = match.group(1) if match else ""
+    return _TOKEN_NAMES.get(token, f"`{token}`" if token else "something else")
+
+
+def explain_syntax(exc: yaml.MarkedYAMLError, lines: Sequence[_Line]) -> tuple[tuple[int, int], str] | None:
+    """((line, column), message) for the syntax errors people make (a tab, a bad indent, an unclosed quote
+    or bracket, a missing colon...), or None for the others."""
+    problem, context = exc.problem or "", exc.context or ""
+    mark, opened = exc.problem_mark, exc.context_mark
+    if mark is None or mark.line >= len(lines):
+        return None
+    at = (mark.line + 1, mark.column + 1)
+    here = lines[mark.line]
+    if "'\\t'" in problem or "\t" in problem:
+        if not here.text[: mark.column].strip(" "):
+            return at, (f"a tab indents line {at[0]}: YAML allows only spaces for indentation; replace the tab "
+                        "with spaces")  # fmt: skip
+        return at, "a tab here: YAML allows no tab at this place; write spaces instead"
+    if "while scanning a quoted scalar" in context and opened is not None:
+        quote = lines[opened.line].text[opened.column : opened.column + 1] or '"'
+        inside = "written `''`" if quote == "'" else 'written `\\"`'
+        return (opened.line + 1, opened.column + 1), (
+            f"the string opened by `{quote}` here is never closed: expected a closing `{quote}` at the end of the "
+            f"value (a `{quote}` inside it is {inside})"
+        )
+    if "while scanning a simple key" in context and opened is not None:
+        return (opened.line + 1, opened.column + 1), _missing_colon(lines[opened.line], opened.column)
+    for kind, (opener, closer, noun) in _OPENERS.items():
+        if f"while parsing a {kind}" in context and opened is not None:
+            start = f"{opened.line + 1}:{opened.column + 1}"
+            if mark.line > opened.line or "<stream end>" in problem:
+                return (opened.line + 1, opened.column + 1), (
+                    f"the `{opener}` here is never closed: expected `{closer}` to end the {noun}, found "
+                    f"{_found(problem)} at {at[0]}:{at[1]} first"
+                )
+            return at, (f"expected `,` or `{closer}` in the {noun} opened at {start}, found {_found(problem)}: "
+                        f"separate its items with `, ` and close it with `{closer}`")  # fmt: skip
+    if "found undefined alias" in problem:
+        name = problem.rpartition(" ")[2].strip("'")
+        return at, (f"`*{name}` refers to no anchor: expected `&{name}` on a value before it; define the anchor, "
+                    "or quote the value if `*` is meant literally")  # fmt: skip
+    match = re.match(r"found character '(.)' that cannot start any token", problem)
+    if match and match.group(1) in _RESERVED:
+        char = match.group(1)
+        return at, (f"`{char}` {_RESERVED[char]} in YAML and cannot start a plain value: put the value in quotes, "
+                    f"such as \"{_clip(here.text[mark.column :].strip())}\"")  # fmt: skip
+    if problem == "mapping values are not allowed here":
+        return _colon_in_value(lines, here, mark.column, at)
+    if problem.startswith("expected <block end>"):
+        return _unexpected_in_block(lines, here, mark.column, at, problem)
+    return None
+
+
+def _missing_colon(line: _Line, column: int) -> str:
+    text = line.text[column:].split(" #")[0].strip()
+    spaced = re.fullmatch(r"([^\s:]+):(\S.*)", text)
+    if spaced:
+        return (
+            f"`{_clip(text)}` needs a space after the `:` to be a key and its value: write "
+            f"`{spaced.group(1)}: {_clip(spaced.group(2))}`"
+        )
+    words = re.fullmatch(r"(\S+)\s+(.+)", text)
+    if words:
+        return (
+            f"expected `:` after the key `{words.group(1)}`: write `{words.group(1)}: {_clip(words.group(2))}` "
+            "(a key and its value are separated by a colon and a space)"
+        )
+    return f"expected `key: value` here, found `{_clip(text)}` without a `:`"
+
+
+def _previous(lines: Sequence[_Line], index: int) -> _Line | None:
+    """The nearest line with content above line `index` (0-based)."""
+    return next((line for line in reversed(lines[:index]) if not line.blank), None)
+
+
+def _colon_in_value(
+    lines: Sequence[_Line], here: _Line, column: int, at: tuple[int, int]
+) -> tuple[tuple[int, int], str] | None:
+    """`mapping values are not allowed here`: a `: ` inside a plain value, on its own line or on a line
+    indented deeper than the key above, which YAML reads as more of that key's value."""
+    own_key = here.key is not None and here.column + len(here.key) >= column
+    if not own_key:  # `why: see: NET-1`: the second `: ` is inside the value
+        key = here.key or "key"
+        value = here.text[here.column - 1 :].split(":", 1)[1].strip() if ":" in here.text else ""
+        return at, (f"`: ` inside the value `{_clip(value)}` would start another mapping: expected a plain value; "
+                    f"put it in quotes: `{key}: \"{_clip(value)}\"`")  # fmt: skip
+    above = _previous(lines, here.number - 1)
+    if above is None or here.indent <= above.column:
+        return None
+    name = f"`{above.key}`" if above.key else f"line {above.number}"
+    return (here.number, here.indent), (
+        f"bad indentation: {here.subject} at column {here.indent} is indented deeper than {name} on line "
+        f"{above.number} (column {above.column}), so YAML reads it as more of that value; expected column "
+        f"{above.column} to add it beside {name}; {_INDENT_HINT}"
+    )
+
+
+def _unexpected_in_block(
+    lines: Sequence[_Line], here: _Line, column: int, at: tuple[int, int], problem: str
+) -> tuple[tuple[int, int], str] | None:
+    """`expected <block end>, but found ...`: a line whose indentation matches nothing above it, or text
+    left over after a value (`"a "b" c"`, `[a, b]]`)."""
+    if column + 1 > here.indent:  # not at the start of the line: something follows a complete value
+        rest = here.text[column:].split(" #")[0].strip()
+        after_quote = here.text[:column].rstrip()[-1:] in ("'", '"')
+        hint = (" (a quoted value ends at its closing quote: write a quote inside it as `\\\"`, or quote the "
+                "value with the other kind of quote)" if after_quote else
+                f" (this `{rest[0]}` closes nothing: it has no opening bracket)" if rest[:1] in ("]", "}") else
+                "")  # fmt: skip
+        return at, f"unexpected `{_clip(rest)}` after the value: expected the end of the line{hint}"
+    above = _previous(lines, here.number - 1)
+    if above is None:
+        return None
+    subject = "this list item" if here.dashes else here.subject
+    if here.dashes and above.dashes and here.indent != above.indent:
+        relation = "further in" if here.indent > above.indent else "further out"
+        return (here.number, here.indent), (
+            f"bad indentation: {subject} starts at column {here.indent}, {relation} than the list item on line "
+            f"{above.number} (column {above.indent}): expected column {above.indent} for another item of that "
+            f"list; {_INDENT_HINT}"
+        )
+    levels = _levels(lines, above)
+    item = None if here.dashes else _item_at(lines, above, here.indent)
+    if item is not None:
+        return (here.number, here.indent), (
+            f"bad indentation: {subject} at column {here.indent} lines up with the `-` on line {item.number}, "
+            f"not with the keys of that item (column {item.column}"
+            + (f", as `{item.key}`" if item.key else "")
+            + f"): expected column {item.column} to add it to that item; {_INDENT_HINT}"
+        )
+    expected = " or ".join(f"column {line.column} (as {line.subject} on line {line.number})"
+                           for _, _, line in levels[:2])  # fmt: skip
+    return (here.number, here.indent), (
+        f"bad indentation: {subject} at column {here.indent} lines up with nothing above it: expected {expected}; "
+        f"{_INDENT_HINT}"
+    )
+
+
+def _item_at(lines: Sequence[_Line], above: _Line, column: int) -> _Line | None:
+    """The list item enclosing `above` whose `-` is at `column`, if any."""
+    threshold = above.column
+    for line in reversed(lines[: above.number]):
+        if line.blank or line.column > threshold:
+            continue
+        if column in line.dashes:
+            return line
+        if line.indent < column:
+            return None
+        threshold = line.column
+    return None
+
+
+def _levels(lines: Sequence[_Line], above: _Line) -> list[tuple[int, int, _Line]]:
+    """The lines whose content column a new line after `above` may start at: `above` itself, then each
+    enclosing line, nearest first, as (column, line number, line)."""
+    levels: list[tuple[int, int, _Line]] = []
+    column = above.column + 1
+    for line in reversed(lines[: above.number]):
+        if line.blank or line.column >= column:
+            continue
+        column = line.column
+        levels.append((line.column, line.number, line))
+    return levels

@@ -3,6 +3,7 @@ from. Pure; round-trips exactly (decode(encode(op)) == op)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 from uuid import UUID
@@ -18,7 +19,9 @@ from reconciler.plan.operations import (
     JobRef,
     Named,
     Operation,
+    Plan,
     Provenance,
+    Retirement,
     SetEnabled,
     SetField,
     UpdateQueue,
@@ -69,6 +72,49 @@ def decode_value(value: Any) -> PinValue | None:
     if isinstance(value, int):
         return float(value)
     raise DecodeError(f"not a field value: {value!r}")
+
+
+# Why each operation is in the plan, as a code CI tools can match on (the JSON plan's `reason_code`).
+REASON_CODES: dict[Verdict, str] = {
+    Verdict.SET_OVERRIDE: "pinned",
+    Verdict.RELEASE_OVERRIDE: "released",
+    Verdict.REDUNDANT_PIN: "redundant-pin",
+    Verdict.REPAIR: "repair",
+}
+QUEUE_DECLARED = "declared in manifests"  # the reason the planner gives a queue the manifests declare
+
+
+def reason_codes(plan: Plan) -> list[str]:
+    """Why each of the plan's operations is there: `pinned`, `released`, `redundant-pin`, `repair` (fields);
+    `enabled`, `disabled`; `queue-declared`, `queue-from-code` (queues); `retirement-step-N` (the step of the
+    retirement workflow it carries out), `retired-kept-disabled` (a retired job whose code came back),
+    `retire-entry-removed` (the tombstone of a retirement no manifest names any more)."""
+    retiring = {r.class_path: r for r in plan.retirements}
+    deleted = {op.job.class_path for op in plan.operations if isinstance(op, DeleteJob)}
+    return [_reason(op, retiring, deleted) for op in plan.operations]
+
+
+def _reason(op: Operation, retiring: Mapping[str, Retirement], deleted: set[str]) -> str:
+    if isinstance(op, SetField):
+        return REASON_CODES[op.verdict]
+    if isinstance(op, CreateQueue):
+        return "queue-declared" if op.reason == QUEUE_DECLARED else "queue-from-code"
+    if isinstance(op, UpdateQueue):
+        return "queue-declared"
+    if isinstance(op, ForgetTombstone):
+        return "retire-entry-removed"
+    if isinstance(op, DisableReceivers):
+        return "retirement-step-1"
+    if isinstance(op, DisableSchedules):
+        return "retirement-step-2"
+    if isinstance(op, DeleteJob):
+        return "retirement-step-4"
+    retirement = retiring.get(op.job.class_path)
+    if retirement is not None and op.location == retirement.location:
+        # A retirement disables at step 1; one that is done (no record deleted now) only keeps it disabled.
+        kept = retirement.step == 6 and op.job.class_path not in deleted
+        return "retired-kept-disabled" if kept else "retirement-step-1"
+    return "enabled" if op.after else "disabled"
 
 
 def encode_operation(op: Operation) -> dict[str, Any]:

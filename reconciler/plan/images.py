@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -111,7 +112,7 @@ class Moved:
     found: Any
 
     def __str__(self) -> str:
-        return f"{self.label}: {self.field} was {self.expected!r}, is now {self.found!r}"
+        return f"{self.label}: {self.field} was {_yaml(self.expected)}, is now {_yaml(self.found)}"
 
 
 def moved(expected: dict[str, Image], found: dict[str, Image], labels: dict[str, str]) -> list[Moved]:
@@ -139,3 +140,8 @@ def labels(plan: Plan) -> dict[str, str]:
         elif isinstance(op, CreateQueue | UpdateQueue):
             names[f"queue:{op.name}"] = f"queue {op.name!r}"
     return names
+
+
+def _yaml(value: Any) -> str:
+    """YAML's spelling (true, null, "text"), as the plans print values."""
+    return json.dumps(list(value) if isinstance(value, tuple) else value, default=str, ensure_ascii=False)

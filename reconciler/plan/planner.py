@@ -8,11 +8,12 @@ as Nautobot's refresh would write it; a field in `ignore:` is left to the UI.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from reconciler.diagnostics import Diagnostic, InputError, Location, Severity
+from reconciler.diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
 from reconciler.discovery.types import DiscoveredJob, Discovery
 from reconciler.fields import DEFAULT_QUEUE_NAME, OVERRIDABLE_FIELDS
 from reconciler.manifest.resolve import resolve
@@ -32,7 +33,7 @@ from reconciler.plan.operations import (
     UpdateQueue,
     Verdict,
 )
-from reconciler.plan.retire import mass_delete_errors, plan_retirements
+from reconciler.plan.retire import MASS_DELETE_MIN_MANAGED, mass_delete_errors, plan_retirements
 from reconciler.state.types import NbjobsState
 
 
@@ -44,6 +45,8 @@ class PlanningError(InputError):
 class PlanSettings:
     default_queue: str = DEFAULT_QUEUE_NAME  # Nautobot's CELERY_TASK_DEFAULT_QUEUE
     allow_mass_delete: bool = False
+    # The mass-delete guard's share rule (more than a quarter) applies from this many managed jobs.
+    mass_delete_min_managed: int = MASS_DELETE_MIN_MANAGED
     # False: retirement steps 4-5 (delete, purge) wait as pending (the loop's `heal` without `prune`).
     prune: bool = True
 
@@ -59,16 +62,18 @@ def plan(
     state = state or NbjobsState()
     code = {job.class_path: job for job in discovery.jobs}
     records = {job.class_path: job for job in snapshot.jobs}
-    resolution = resolve(desired, sorted(code.keys() | records.keys()))
+    known_jobs = sorted(code.keys() | records.keys())
+    resolution = resolve(desired, known_jobs)
     # A job being retired is managed by its retire entry alone, whatever globs of `jobs:` match it.
     retiring = {entry.match for entry in desired.retire}
     intents = {path: intent for path, intent in resolution.intents.items() if path not in retiring}
 
     errors = [d for d in resolution.diagnostics if d.severity is Severity.ERROR]
     errors += [
-        Diagnostic(entry.location, f"job {entry.match!r} exists neither in the job code nor in the database")
+        Diagnostic(entry.location, f"job {entry.match!r} exists neither in the job code nor in the database"
+                   + _suggest(entry.match, known_jobs))
         for entry in resolution.unmatched_exact
-    ]
+    ]  # fmt: skip
     notes = [
         Note(NoteKind.GLOB_UNMATCHED, d.message, location=d.location)
         for d in resolution.diagnostics
@@ -94,7 +99,7 @@ def plan(
     errors += retirement.errors
     managed = sum(1 for path in records if path in intents or path in retiring)
     if not settings.allow_mass_delete:
-        errors += mass_delete_errors(retirement.operations, managed, desired.retire)
+        errors += mass_delete_errors(retirement.operations, managed, settings.mass_delete_min_managed)
     errors += _nothing_left_managed(desired, records, intents)
     errors += _name_clashes(records, job_ops, intents)
     if errors:
@@ -104,7 +109,11 @@ def plan(
     unmanaged = [p for p in records if p not in intents and p not in retiring]
     if unmanaged:
         notes.append(
-            Note(NoteKind.UNMANAGED, f"{len(unmanaged)} job(s) match no manifest entry and are left as they are")
+            Note(
+                NoteKind.UNMANAGED,
+                f"{len(unmanaged)} job(s) match no manifest entry and are left as they are "
+                "(`nbjobs get --unmanaged` lists them)",
+            )
         )
     operations = tuple(sorted(queue_ops, key=lambda op: op.name)) + tuple(sorted(job_ops, key=_job_op_order))
     return Plan(
@@ -225,7 +234,8 @@ def _plan_scalar(
         note = (
             Note(
                 NoteKind.REDUNDANT_PIN,
-                f"{field} pins {pin.value!r}, the code's own value: drop the pin",
+                f"{field} pins {json.dumps(list(pin.value) if isinstance(pin.value, tuple) else pin.value)}, "
+                "the code's own value: drop the pin",
                 ref.class_path,
                 pin.location,
             )
@@ -259,7 +269,11 @@ def _plan_queue_fields(
     db_eligible = tuple(sorted(by_id[q].name for q in record.job_queue_ids))
     code_default, code_eligible = _code_queues(code, context.settings) if code else (None, None)
     errors = [
-        Diagnostic(pin.location, f"queue {name!r} exists nowhere: declare it under queues: or create it in Nautobot")
+        Diagnostic(
+            pin.location,
+            f"queue {name!r} exists nowhere: declare it under queues: or create it in Nautobot"
+            + _suggest(name, context.known_queues),
+        )
         for field in ("default_job_queue", "job_queues")
         if (pin := intent.pins.get(field)) is not None
         for name in (pin.value if isinstance(pin.value, tuple) else (str(pin.value),))
@@ -413,3 +427,9 @@ def _waiting_for_refresh(
         for path, job in sorted(code.items())
         if path not in records
     ]
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    """`; did you mean 'x'?` for a misspelt job or queue name, or nothing."""
+    found = did_you_mean(name, known)
+    return f"; {found}" if found else ""

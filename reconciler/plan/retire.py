@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from reconciler.diagnostics import Diagnostic, Location
+from reconciler.diagnostics import Diagnostic
 from reconciler.discovery.types import DiscoveredJob
 from reconciler.manifest.types import RetireEntry, ScheduleMode
 from reconciler.nautobot.records import JobDependents, JobRecord, ScheduleRecord
@@ -33,8 +33,13 @@ from reconciler.plan.operations import (
 )
 from reconciler.state.types import NbjobsState
 
-MASS_DELETE_COUNT = 10  # a plan deleting more jobs than this, or more than a quarter of those managed,
-MASS_DELETE_SHARE = 4  # needs --allow-mass-delete
+# A plan deleting more than MASS_DELETE_COUNT jobs needs --allow-mass-delete; so does one deleting more than
+# 1/MASS_DELETE_SHARE of the managed jobs, once MASS_DELETE_MIN_MANAGED or more are managed (retiring one job
+# of three is no mass delete). The last is the setting mass_delete_min_managed.
+MASS_DELETE_COUNT = 10
+MASS_DELETE_SHARE = 4
+MASS_DELETE_MIN_MANAGED = 20
+_NAMED = 10  # retire entries a refusal names before "and N more"
 AWAITING_PRUNE = "deletions and purges wait for prune (the loop heals with `prune = false`)"
 
 
@@ -201,11 +206,21 @@ def _describe(schedule: ScheduleRecord) -> str:
     return f"schedule {schedule.name!r} (owner {owner}) is enabled and active, {when}"
 
 
-def mass_delete_errors(plan_ops: list[Operation], managed: int, entries: tuple[RetireEntry, ...]) -> list[Diagnostic]:
+def mass_delete_errors(
+    plan_ops: list[Operation], managed: int, min_managed: int = MASS_DELETE_MIN_MANAGED
+) -> list[Diagnostic]:
+    """More than 10 deletions, or (from `min_managed` managed jobs on) more than a quarter of those managed,
+    is refused; the refusal names the retire entries that delete."""
     deletes = [op for op in plan_ops if isinstance(op, DeleteJob)]
-    if len(deletes) > MASS_DELETE_COUNT or len(deletes) * MASS_DELETE_SHARE > managed:
-        where = deletes[0].location if deletes else (entries[0].location if entries else Location("<manifests>"))
-        return [Diagnostic(where, f"this plan would delete {len(deletes)} of the {managed} job(s) the manifests "
-                                  "manage (more than 10, or more than a quarter): pass --allow-mass-delete if that "
-                                  "is intended")]  # fmt: skip
-    return []
+    too_many = len(deletes) > MASS_DELETE_COUNT
+    too_large_a_share = managed >= min_managed and len(deletes) * MASS_DELETE_SHARE > managed
+    if not (too_many or too_large_a_share):
+        return []
+    where = deletes[0].location  # some delete trips a rule
+    rule = (f"more than {MASS_DELETE_COUNT}" if too_many
+            else f"more than a quarter of them; the share rule applies from {min_managed} managed jobs")  # fmt: skip
+    named = [f"{op.job.class_path} ({op.location})" for op in deletes[:_NAMED]]
+    more = f" and {len(deletes) - _NAMED} more" if len(deletes) > _NAMED else ""
+    return [Diagnostic(where, f"this plan would delete {len(deletes)} of the {managed} job(s) the manifests manage "
+                              f"({rule}): pass --allow-mass-delete if that is intended; the retire entries that "
+                              f"delete: {', '.join(named)}{more}")]  # fmt: skip

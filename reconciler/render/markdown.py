@@ -12,9 +12,12 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from reconciler import __version__
+from reconciler.diagnostics import Location
+from reconciler.gitrev import RevisionError, open_repository
 from reconciler.manifest.types import PinValue
 from reconciler.plan.operations import (
     CreateQueue,
@@ -22,15 +25,17 @@ from reconciler.plan.operations import (
     DisableReceivers,
     DisableSchedules,
     Note,
+    Operation,
     Plan,
     Provenance,
+    Retirement,
     SetEnabled,
     SetField,
     UpdateQueue,
     Verdict,
 )
 from reconciler.plan.permissions import required_permissions
-from reconciler.plan.summary import Summary
+from reconciler.plan.summary import Summary, plural
 
 COMMENT_LIMIT = 65_536  # characters in a GitHub comment (GitLab allows more)
 CELL_LIMIT = 120  # characters of one value shown in a table cell
@@ -139,7 +144,10 @@ def _render(comment: Comment, blocks: Sequence[Block], shown: dict[str, int], li
 
 
 def code(text: str, *, table: bool = True, limit: int = CELL_LIMIT) -> str:
-    """`text` as an inline code span that cannot break out of a table cell or a line."""
+    """`text` as an inline code span that cannot break out of a table cell or a line (an empty text is
+    `""`: an empty span is no span in Markdown, only two stray backticks)."""
+    if not text:
+        return '`""`'
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "⏎")
     if len(text) > limit:
         text = f"{text[: limit - 1]}…"
@@ -200,35 +208,59 @@ class PlanContext:
     fold_jobs: int = FOLD_JOBS
     title_prefix: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    root: Path | None = None  # locations under it are shown relative to it (the repository's root)
+
+    def where(self, location: Location | None) -> str:
+        """A location as the comment shows it: relative to `root` when the file lies under it (a pipeline
+        may name the manifests by an absolute path, or from a subdirectory), else as it was read."""
+        if location is None:
+            return ""
+        if self.root is None or not location.file:
+            return str(location)
+        path = Path(location.file)
+        resolved = (path if path.is_absolute() else Path.cwd() / path).resolve()
+        if not resolved.is_relative_to(self.root):
+            return str(location)
+        return str(replace(location, file=resolved.relative_to(self.root).as_posix()))
 
 
 SectionBuilder = Callable[[Plan, PlanContext], Block | None]
 
 
+def is_destructive(op: Operation) -> bool:
+    """What a reviewer must not miss: deletions, disables, released overrides. The comment lists these
+    first, and only there."""
+    if isinstance(op, DeleteJob | DisableSchedules | DisableReceivers):
+        return True
+    if isinstance(op, SetEnabled):
+        return op.before and not op.after
+    return isinstance(op, SetField) and op.verdict is Verdict.RELEASE_OVERRIDE
+
+
 def destructive_block(plan: Plan, ctx: PlanContext) -> Block | None:
-    """Released overrides and disabled jobs, first: what a reviewer must not miss."""
+    """Deletions, disabled jobs and released overrides, first: what a reviewer must not miss."""
     deletions, disables, releases = [], [], []
     for op in plan.operations:
         if isinstance(op, DeleteJob):
             purged = dict(plan.purges).get(op.job.class_path)
-            results = (f"its {purged} result(s) purged in batches" if purged else
-                       f"its {op.results} result(s) kept, their job link nulled")  # fmt: skip
+            results = (f"its {plural(purged, 'result')} purged in batches" if purged else
+                       f"its {plural(op.results, 'result')} kept, their job link nulled" if op.results else
+                       "it has no results")  # fmt: skip
             why = f" Why: {plain(op.why)}" if op.why else ""
-            job, where = code(op.job.class_path, table=False), code(str(op.location), table=False)
+            job, where = code(op.job.class_path, table=False), code(ctx.where(op.location), table=False)
             deletions.append(f"**delete** {job} with its buttons and hooks; {results}, at {where}.{why}")
         elif isinstance(op, DisableSchedules):
-            canceled = f", cancel {len(op.approvals)} pending approval(s)" if op.approvals else ""
+            canceled = f", cancel {plural(len(op.approvals), 'pending approval')}" if op.approvals else ""
             names = ", ".join(code(s.name, table=False) for s in op.schedules)
             disables.append(f"**disable schedules** of {code(op.job.class_path, table=False)}: {names}{canceled}")
         elif isinstance(op, DisableReceivers):
             names = ", ".join(code(r.name, table=False) for r in (*op.buttons, *op.hooks))
             disables.append(f"**disable buttons and hooks** of {code(op.job.class_path, table=False)}: {names}")
-        elif isinstance(op, SetEnabled) and op.before and not op.after:
+        elif isinstance(op, SetEnabled) and is_destructive(op):
             why = f" Why: {plain(op.why)}" if op.why else ""
-            disables.append(
-                f"**disable** {code(op.job.class_path, table=False)}, at {code(str(op.location), table=False)}.{why}"
-            )
-        elif isinstance(op, SetField) and op.verdict is Verdict.RELEASE_OVERRIDE:
+            where = code(ctx.where(op.location), table=False)
+            disables.append(f"**disable** {code(op.job.class_path, table=False)}, at {where}.{why}")
+        elif isinstance(op, SetField) and is_destructive(op):
             after = "the value is kept" if op.remark else f"back to the code's {value(op.after, table=False)}"
             releases.append(
                 f"**release** the override of {code(op.field, table=False)} of {code(op.job.class_path, table=False)}: "
@@ -245,14 +277,14 @@ def queue_block(plan: Plan, ctx: PlanContext) -> Block | None:
     rows = []
     for op in plan.operations:
         if isinstance(op, CreateQueue):
-            where = f" at {code(str(op.location))}" if op.location else ""
+            where = f" at {code(ctx.where(op.location))}" if op.location else ""
             detail = f"{op.queue_type}; {plain(op.reason)}{where}"
             if op.description:
                 detail += f"; description {code(op.description)}"
             rows.append(row([code(op.name), "create", detail]))
         elif isinstance(op, UpdateQueue):
-            changes = ", ".join(f"{column}: {code(before)} → {code(after)}" for column, before, after in op.changes)
-            rows.append(row([code(op.name), "update", f"{changes} at {code(str(op.location))}"]))
+            changes = ", ".join(f"{column}: {value(before)} → {value(after)}" for column, before, after in op.changes)
+            rows.append(row([code(op.name), "update", f"{changes} at {code(ctx.where(op.location))}"]))
     if not rows:
         return None
     return Block("queues", f"{ctx.title_prefix}Queues ({len(rows)})", tuple(rows), lead=table(["Queue", "Change",
@@ -260,51 +292,55 @@ def queue_block(plan: Plan, ctx: PlanContext) -> Block | None:
 
 
 def job_block(plan: Plan, ctx: PlanContext) -> Block | None:
-    """One item per job: its changes in a table, with where each value comes from. A plan that changes
-    many jobs folds each into its own <details>."""
+    """One item per job: its changes in a table, with where each value comes from (the destructive ones
+    are listed first, in their own block, and not again here). A plan that changes many jobs folds each
+    into its own <details>."""
     jobs: dict[str, list[SetField | SetEnabled]] = {}
     for op in plan.operations:
-        if isinstance(op, SetField | SetEnabled):
+        if isinstance(op, SetField | SetEnabled) and not is_destructive(op):
             jobs.setdefault(op.job.class_path, []).append(op)
     if not jobs:
         return None
     fold = len(jobs) > ctx.fold_jobs
-    items = tuple(_job_item(ops, fold) for _, ops in sorted(jobs.items()))
+    items = tuple(_job_item(ops, fold, ctx) for _, ops in sorted(jobs.items()))
     return Block("jobs", f"{ctx.title_prefix}Changes per job ({len(jobs)})", items, joiner="\n\n", priority=60,
                  unit="jobs")  # fmt: skip
 
 
-def _job_item(ops: Sequence[SetField | SetEnabled], fold: bool) -> str:
+def _job_item(ops: Sequence[SetField | SetEnabled], fold: bool, ctx: PlanContext) -> str:
     job = ops[0].job
     rows = [table(["Field", "Change", "Verdict", "Provenance: code · database · manifest"])]
     for op in ops:
         if isinstance(op, SetEnabled):
             rows.append(row(["`enabled`", f"{value(op.before)} → {value(op.after)}", "set",
-                             f"database {value(op.before)} · manifest at {code(str(op.location))}"]))  # fmt: skip
+                             f"database {value(op.before)} · manifest at {code(ctx.where(op.location))}"]))  # fmt: skip
             continue
         verdict = str(op.verdict)
-        if op.override_before != op.override_after:
-            verdict += ", flag " + ("set" if op.override_after else "cleared")
+        if op.before == op.after:  # only the flag moves: its column is what changes
+            name, change = f"{op.field}_override", f"{value(op.override_before)} → {value(op.override_after)}"
+            verdict += f" ({code(op.field)} stays {value(op.after)})"
+        else:
+            name, change = op.field, f"{value(op.before)} → {value(op.after)}"
+            if op.override_before != op.override_after:
+                verdict += ", flag " + ("set" if op.override_after else "cleared")
         if op.remark:
             verdict += f" ({plain(op.remark)})"
-        rows.append(
-            row([code(op.field), f"{value(op.before)} → {value(op.after)}", verdict, _provenance(op.provenance)])
-        )
+        rows.append(row([code(name), change, verdict, _provenance(op.provenance, ctx)]))
     whys = dict.fromkeys(w for op in ops if (w := op.why if isinstance(op, SetEnabled) else op.provenance.why))
     why = "".join(f"\n\nWhy: {plain(w)}" for w in whys)
     name = f" ({html.escape(job.name)})" if job.name != job.class_path.rpartition(".")[2] else ""
     if fold:
-        summary = f"<code>{html.escape(job.class_path)}</code>{name}: {len(ops)} change(s)"
+        summary = f"<code>{html.escape(job.class_path)}</code>{name}: {plural(len(ops), 'change')}"
         return f"<details><summary>{summary}</summary>\n\n" + "\n".join(rows) + f"{why}\n\n</details>"
     title = f"**{code(job.class_path, table=False)}**" + (f" ({plain(job.name)})" if name else "")
     return title + "\n\n" + "\n".join(rows) + why
 
 
-def _provenance(p: Provenance) -> str:
+def _provenance(p: Provenance, ctx: PlanContext) -> str:
     flag = "overridden" if p.database_override else "from code"
     parts = [f"code {value(p.code)}", f"database {value(p.database)} ({flag})"]
     if p.manifest is not None:
-        where = f" at {code(str(p.manifest_location))}" if p.manifest_location else ""
+        where = f" at {code(ctx.where(p.manifest_location))}" if p.manifest_location else ""
         parts.append(f"manifest {value(p.manifest)}{where}")
     return " · ".join(parts)
 
@@ -312,30 +348,36 @@ def _provenance(p: Provenance) -> str:
 def note_block(plan: Plan, ctx: PlanContext) -> Block | None:
     if not plan.notes:
         return None
-    items = bullets([_note(note) for note in plan.notes])
+    items = bullets([_note(note, ctx) for note in plan.notes])
     return Block("notes", f"{ctx.title_prefix}Notes ({len(items)})", items, priority=20, unit="notes",
                  fold=len(items) > FOLD_ITEMS)  # fmt: skip
 
 
-def _note(note: Note) -> str:
+def _note(note: Note, ctx: PlanContext) -> str:
     subject = f"{code(note.job, table=False)}: " if note.job else ""
-    where = f" ({code(str(note.location), table=False)})" if note.location else ""
+    where = f" ({code(ctx.where(note.location), table=False)})" if note.location else ""
     return f"`{note.kind}` {subject}{plain(note.message)}{where}"
 
 
 def retirement_block(plan: Plan, ctx: PlanContext) -> Block | None:
-    """Where each retirement stands: the step, what this run does, what blocks it, what comes next."""
-    if not plan.retirements:
+    """Where each retirement that moves, or is held up, stands: the step, what blocks it, what comes next.
+    What it changes this run is in the destructive changes; a retirement that is done is left out."""
+    shown = [r for r in plan.retirements if _retirement_moves(r)]
+    if not shown:
         return None
     rows = tuple(
-        row([code(r.class_path), f"{r.step} ({r.step_name})", plain("; ".join(r.this_run)) or "nothing",
-             plain("; ".join(r.blockers)) or "—", plain(r.next_run)])
-        for r in plan.retirements
+        row([code(r.class_path), f"{r.step} ({r.step_name})", plain("; ".join(r.blockers)) or "—",
+             plain(r.next_run) if r.step < 6 else "—"])
+        for r in shown
     )  # fmt: skip
-    blocked = sum(1 for r in plan.retirements if r.blockers)
+    blocked = sum(1 for r in shown if r.blockers)
     title = f"{ctx.title_prefix}Retirements ({len(rows)}, {blocked} blocked)"
-    lead = table(["Job", "Step", "This run", "Blocked by", "Next run"])
+    lead = table(["Job", "Step", "Blocked by", "Next run"])
     return Block("retirements", title, rows, lead=lead, priority=90, unit="retirements", fold=len(rows) > FOLD_ITEMS)
+
+
+def _retirement_moves(r: Retirement) -> bool:
+    return bool(r.this_run or r.blockers or r.awaiting_prune)
 
 
 def permission_block(plan: Plan, ctx: PlanContext) -> Block | None:
@@ -362,7 +404,8 @@ def plan_blocks(plan: Plan, ctx: PlanContext) -> tuple[Block, ...]:
 
 def summary_line(plan: Plan) -> str:
     if plan.is_empty:
-        return f"**No changes.** The database matches the manifests and the code ({plan.managed_jobs} managed job(s))."
+        return (f"**No changes.** The database matches the manifests and the code "
+                f"({plural(plan.managed_jobs, 'managed job')}).")  # fmt: skip
     return f"**{Summary.of(plan).line()}**"
 
 
@@ -372,10 +415,37 @@ def against_line(database: str, revision: str | None) -> str:
 
 
 def render_markdown(plan: Plan, *, revision: str | None = None, limit: int = COMMENT_LIMIT,
-                    title: str = "nbjobs plan", extra: tuple[Block, ...] = ()) -> str:  # fmt: skip
+                    title: str = "nbjobs plan", extra: tuple[Block, ...] = (),
+                    root: Path | None = None) -> str:  # fmt: skip
     """The plan as a comment: summary, what it was planned against, destructive changes first, then the
     queues, the changes per job with their provenance, and the notes (and `extra` blocks, such as queue
-    readiness); at most `limit` characters."""
-    ctx = PlanContext(revision=revision)
+    readiness); at most `limit` characters. Locations are shown relative to `root`, by default the root of
+    the git repository that holds the manifests."""
+    ctx = PlanContext(revision=revision, root=root if root is not None else repository_root(plan))
     head = (f"### {title}", summary_line(plan), against_line(plan.database, revision))
     return compose(Comment(head, plan_blocks(plan, ctx) + extra), limit)
+
+
+def repository_root(plan: Plan) -> Path | None:
+    """The root of the git repository holding the first file the plan's locations name, if any."""
+    for location in _locations(plan):
+        path = Path(location.file)
+        if location.file and path.is_file():
+            try:
+                with open_repository(path) as repository:
+                    return repository.root
+            except RevisionError:
+                return None
+    return None
+
+
+def _locations(plan: Plan) -> list[Location]:
+    found: list[Location] = []
+    for op in plan.operations:
+        if isinstance(op, SetField):
+            found += [op.provenance.manifest_location] if op.provenance.manifest_location else []
+        elif isinstance(op, SetEnabled | DeleteJob | UpdateQueue | CreateQueue) and op.location is not None:
+            found.append(op.location)
+    found += [r.location for r in plan.retirements]
+    found += [note.location for note in plan.notes if note.location is not None]
+    return found

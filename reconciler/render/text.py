@@ -3,6 +3,7 @@ line per field with where each value comes from, and a summary line."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from reconciler.manifest.types import PinValue
@@ -14,12 +15,13 @@ from reconciler.plan.operations import (
     Note,
     Plan,
     Provenance,
+    Retirement,
     SetEnabled,
     SetField,
     UpdateQueue,
 )
 from reconciler.plan.permissions import required_permissions
-from reconciler.plan.summary import Summary
+from reconciler.plan.summary import Summary, plural
 
 Style = Callable[[str, str], str]
 
@@ -35,21 +37,25 @@ def plain(text: str, _colour: str) -> str:
 
 
 def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
+    """Terraform's signs: `+` creates, `~` changes, `-` deletes; a line only for what changes."""
     lines: list[str] = [header] if header else []
     if plan.is_empty:
         lines.append(style("No changes.", "bold") + " The database matches the manifests and the code.")
     for op in plan.operations:
         if isinstance(op, CreateQueue):
             where = f"  ({op.location})" if op.location else ""
-            lines.append(style(f"  + queue {op.name!r} ({op.queue_type})", "green") + f"  {op.reason}{where}")
+            lines.append(style(f"  + queue {op.name} ({op.queue_type})", "green") + f"  {op.reason}{where}")
             if op.description:
-                lines.append(f"      description: {op.description!r}")
+                lines.append(f"      + description: {format_value(op.description)}")
         elif isinstance(op, UpdateQueue):
-            lines.append(style(f"  ~ queue {op.name!r}", "yellow") + f"  ({op.location})")
-            lines += [f"      {column}: {before!r} -> {after!r}" for column, before, after in op.changes]
+            lines.append(style(f"  ~ queue {op.name}", "yellow") + f"  ({op.location})")
+            lines += [f"      ~ {column}: {format_value(before)} -> {format_value(after)}"
+                      for column, before, after in op.changes]  # fmt: skip
     for job_ops in _by_job(plan):
         first = job_ops[0]
-        lines.append(style(f"  ~ job {first.job.class_path}", "yellow") + f"  ({first.job.name!r})")
+        deleted = any(isinstance(op, DeleteJob) for op in job_ops)
+        sign, colour = ("-", "red") if deleted else ("~", "yellow")
+        lines.append(style(f"  {sign} job {first.job.class_path}", colour) + f"  ({format_value(first.job.name)})")
         for op in job_ops:
             lines += _job_lines(op, style)
         whys = dict.fromkeys(w for op in job_ops if (w := _why(op)))
@@ -61,8 +67,8 @@ def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
         lines.append(style("Notes:", "bold"))
         lines += [_note_line(note) for note in plan.notes]
     lines.append("")
-    summary = Summary.of(plan)
-    lines.append(style(summary.line(), "bold") if not plan.is_empty else f"{plan.managed_jobs} managed job(s) in sync.")
+    in_sync = f"{plural(plan.managed_jobs, 'managed job')} in sync."
+    lines.append(style(Summary.of(plan).line(), "bold") if not plan.is_empty else in_sync)
     return "\n".join(lines) + "\n"
 
 
@@ -94,40 +100,57 @@ def _by_job(plan: Plan) -> list[list[JobOp]]:
 
 
 def _retirement_lines(plan: Plan, style: Style) -> list[str]:
-    if not plan.retirements:
+    """Where the retirements that move this run, or are held up, stand: the step reached, what blocks it,
+    what the next run does. What a retirement changes is listed once, in its job's block above; one that is
+    done and does nothing is left out."""
+    shown = [r for r in plan.retirements if _retirement_moves(r)]
+    if not shown:
         return []
     lines = ["", style("Retirements:", "bold")]
-    for r in plan.retirements:
-        lines.append(f"  - {r.class_path}: step {r.step} ({r.step_name})  ({r.location})")
-        if r.this_run:
-            lines.append(f"      this run: {'; '.join(r.this_run)}")
+    for r in shown:
+        lines.append(f"  {r.class_path}: step {r.step} ({r.step_name})  ({r.location})")
         lines += [style(f"      blocked: {blocker}", "red") for blocker in r.blockers]
-        lines.append(f"      next run: {r.next_run}")
+        if r.step < 6:
+            lines.append(f"      next run: {r.next_run}")
     return lines
+
+
+def _retirement_moves(r: Retirement) -> bool:
+    return bool(r.this_run or r.blockers or r.awaiting_prune)
+
+
+def results_phrase(results: int, purge: bool) -> str:
+    """What becomes of a deleted job's results."""
+    if not results:
+        return "it has no results"
+    return f"its {plural(results, 'result')} " + ("purged in batches after the apply" if purge else
+                                                  "kept, their job link nulled")  # fmt: skip
 
 
 def _job_lines(op: JobOp, style: Style) -> list[str]:
     if isinstance(op, DeleteJob):
-        return [
-            style("      - delete the record", "red")
-            + f" with its buttons and hooks ({op.results} result(s): "
-            + ("purged in batches after the apply)" if op.purge_results else "kept, their job link nulled)")
-        ]
+        return [style("      - delete the record", "red")
+                + f", with its buttons and hooks ({results_phrase(op.results, op.purge_results)})"]  # fmt: skip
     if isinstance(op, DisableReceivers):
         names = ", ".join(r.name for r in (*op.buttons, *op.hooks))
-        return [style("      - disable buttons and hooks:", "red") + f" {names}"]
+        return [style("      ~ disable buttons and hooks:", "red") + f" {names}"]
     if isinstance(op, DisableSchedules):
         canceled = f"; cancel the approval of {', '.join(a.name for a in op.approvals)}" if op.approvals else ""
-        return [style("      - disable schedules:", "red") + f" {', '.join(s.name for s in op.schedules)}{canceled}"]
+        return [style("      ~ disable schedules:", "red") + f" {', '.join(s.name for s in op.schedules)}{canceled}"]
     if isinstance(op, SetEnabled):
         colour = "green" if op.after else "red"
         change = f"{format_value(op.before)} -> {format_value(op.after)}"
-        return [f"      {style('enabled', colour)}: {change}   manifest ({op.location})"]
-    flag = _flag_change(op.override_before, op.override_after)
-    lines = [f"      {op.field}: {format_value(op.before)} -> {format_value(op.after)}   [{op.verdict}{flag}]"]
-    lines.append("        " + _provenance(op.provenance))
+        return [f"      ~ {style('enabled', colour)}: {change}   manifest ({op.location})"]
+    if op.before == op.after:  # only the flag moves: show the column that changes, not `false -> false`
+        stays = f"{op.field} stays {format_value(op.after)}"
+        line = (f"      ~ {op.field}_override: {format_value(op.override_before)} -> "
+                f"{format_value(op.override_after)}   [{op.verdict}: {stays}]")  # fmt: skip
+    else:
+        flag = _flag_change(op.override_before, op.override_after)
+        line = f"      ~ {op.field}: {format_value(op.before)} -> {format_value(op.after)}   [{op.verdict}{flag}]"
+    lines = [line, "          " + _provenance(op.provenance)]
     if op.remark:
-        lines.append(f"        note: {op.remark}")
+        lines.append(f"          note: {op.remark}")
     return lines
 
 
@@ -159,11 +182,14 @@ def _note_line(note: Note) -> str:
 
 
 def format_value(value: PinValue | None) -> str:
-    """A field value as plans print it: lists in brackets, true/false, whole numbers without .0."""
+    """A field value as plans print it, in YAML's spelling: lists in brackets, true/false, null, whole
+    numbers without .0, strings double-quoted."""
+    if value is None:
+        return "null"
     if isinstance(value, tuple):
         return "[" + ", ".join(value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return repr(value) if isinstance(value, str) else str(value)
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
