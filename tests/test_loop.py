@@ -14,7 +14,7 @@ import psutil
 import pytest
 from common import count_queries
 from loop_support import Remote, build, job_value, jobs_root_without_legacy, settings_for, ui_edit
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import NoResultFound
 
 from reconciler.config import Policy, Settings
@@ -213,3 +213,15 @@ def test_a_hundred_ticks_leave_no_processes_files_or_memory_behind(
     assert [c for c in process.children(recursive=True) if c.pid not in before] == []
     assert process.num_fds() <= files + 2
     assert process.memory_info().rss - memory < 40 * 2**20
+
+
+def test_missing_nbjobs_tables_are_a_permanent_error_that_says_to_upgrade(loop: tuple[Settings, Remote]) -> None:
+    """Not `no such table: nbjobs_run` retried for ever: retrying cannot help until `nbjobs db upgrade`."""
+    settings, _ = loop
+    with engine_for(settings.target()).begin() as connection:
+        connection.execute(text("DROP TABLE nbjobs_run"))
+        connection.execute(text("DROP TABLE nbjobs_alembic_version"))
+    outcome = tick(settings)  # returns: a TransientTickError would have been raised
+    assert outcome.state == "error"
+    (error,) = outcome.errors
+    assert "run `nbjobs db upgrade`" in error["message"] and not error["transient"]

@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.apply import ApplyOptions, LockHeldError, apply, read_actual, utc_now
 from reconciler.config import Policy, Settings, Target, mask_url
-from reconciler.diagnostics import InputError, NbjobsError
+from reconciler.diagnostics import InputError, NbjobsError, plural
 from reconciler.discovery.apps import app_directory
 from reconciler.discovery.sources import discover
 from reconciler.discovery.types import Discovery
@@ -165,8 +165,22 @@ def run_tick(settings: Settings, target: Target, clock: Callable[[], datetime] =
                 since = f"nothing changed since the run of {previous.started_at:%Y-%m-%d %H:%M:%S} UTC"
                 return replace(idle, message=f"{since} ({previous.state}: {previous.message})")
     except SQLAlchemyError as exc:
-        return _failed(engine, run, clock, _database_message(exc), transient=True)
+        missing = _unreadable(engine)
+        return _failed(engine, run, clock, missing or _database_message(exc), transient=missing is None)
     return _full_tick(settings, target, engine, spec, run, clock)
+
+
+def _unreadable(engine: Engine) -> str | None:
+    """Why nbjobs' own tables cannot be read, when that is the trouble (a permanent error: retrying
+    cannot help until someone runs `nbjobs db upgrade`); None when the database itself failed."""
+    try:
+        with engine.connect() as connection:
+            require_current(connection)
+    except NbjobsError as exc:
+        return str(exc)
+    except SQLAlchemyError:
+        return None
+    return None
 
 
 def _idle(previous: RunRecord, run: _Run, target: Target) -> bool:
@@ -260,7 +274,7 @@ def _heal(
     # for the healed state and hide it for good. The next tick plans once more (and finds it in sync).
     run.rows_fingerprint = None
     state = "pending" if run.pending else "in_sync"
-    message = f"applied {len(result.plan.operations)} operation(s); history id {result.apply_id.hex[:12]}"
+    message = f"applied {plural(len(result.plan.operations), 'operation')}; history id {result.apply_id.hex[:12]}"
     return _record(engine, run, clock, state, "drifted", "applied", message, apply_id=result.apply_id)
 
 
@@ -317,9 +331,9 @@ def _plain(value: object) -> object:
 def _summary(run: _Run) -> str:
     parts = []
     if run.drift:
-        parts.append(f"{len(run.drift)} drifted field(s)")
+        parts.append(plural(len(run.drift), "drifted field"))
     if run.pending:
-        parts.append(f"{len(run.pending)} pending deletion(s) or purge(s)")
+        parts.append(plural(len(run.pending), "pending deletion or purge", "pending deletions or purges"))
     return ", ".join(parts) or "in sync"
 
 
@@ -331,14 +345,15 @@ def _database_message(exc: SQLAlchemyError) -> str:
 def _invalid(engine: Engine, run: _Run, clock: Callable[[], datetime], what: str, exc: InputError) -> TickOutcome:
     run.errors = [{"message": d.message, "location": str(d.location), "severity": str(d.severity), "transient": False}
                   for d in exc.diagnostics]  # fmt: skip
-    return _record(engine, run, clock, "error", "error", "failed", f"{what}: {len(run.errors)} problem(s)",
+    return _record(engine, run, clock, "error", "error", "failed", f"{what}: {plural(len(run.errors), 'problem')}",
                    permanent=True)  # fmt: skip
 
 
 def _failed(engine: Engine, run: _Run, clock: Callable[[], datetime], message: str, *, transient: bool) -> TickOutcome:
     run.errors = [{"message": message, "location": None, "transient": transient}]
+    # Best effort: the database that failed, or one without nbjobs' tables, cannot record it either.
     outcome = _record(engine, run, clock, "error", "error", "failed", message, permanent=not transient,
-                      best_effort=transient)  # fmt: skip
+                      best_effort=True)  # fmt: skip
     if transient:
         raise TransientTickError(message)
     return outcome
