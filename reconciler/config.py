@@ -38,7 +38,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from reconciler.diagnostics import NbjobsError
+from reconciler.diagnostics import NbjobsError, plural
 from reconciler.fields import DEFAULT_QUEUE_NAME
 from reconciler.nautobot.connect import nautobot_env_url
 from reconciler.preflight.kubernetes import KubernetesSettings
@@ -422,7 +422,7 @@ def _explain(exc: ValidationError, path: Path | None, given: Mapping[str, Any]) 
             location = origin
         prefix = f"{location}: " if location else ""
         lines.append(f"  {prefix}{where or 'settings'}: {_message(error)}")
-    return f"invalid configuration ({len(lines)} problem(s)):\n" + "\n".join(lines)
+    return f"invalid configuration ({plural(len(lines), 'problem')}):\n" + "\n".join(lines)
 
 
 def _message(error: Any) -> str:
@@ -499,7 +499,7 @@ def describe(loaded: Loaded) -> list[tuple[str, str, str]]:
 
 def _shown(value: Any) -> str:
     if isinstance(value, dict):  # a pod manifest: its env may hold passwords
-        return f"<a JSON object of {len(value)} key(s): {', '.join(sorted(map(str, value)))}>"
+        return f"<a JSON object of {plural(len(value), 'key')}: {', '.join(sorted(map(str, value)))}>"
     if isinstance(value, SecretStr):
         secret = value.get_secret_value()
         return mask_url(secret) if "://" in secret else "***"

@@ -66,3 +66,14 @@ def did_you_mean(name: str, known: Iterable[str], *, n: int = 3, quote: str = "'
     shown = [f"{quote}{candidate}{quote}" for candidate in close]
     listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
     return f"did you mean {listed}?"
+
+
+def plural(count: int, singular: str, many: str | None = None, *, thousands: bool = False) -> str:
+    """`1 job`, `2 jobs`, `1 entry`, `3 entries`: a count and its noun, in words a person writes (never a
+    plural in parentheses). `thousands` groups the digits: `100,000 results`. The one way nbjobs words a count."""
+    number = f"{count:,}" if thousands else str(count)
+    if count == 1:
+        return f"{number} {singular}"
+    if many is None:
+        many = singular[:-1] + "ies" if singular.endswith("y") and singular[-2:-1] not in "aeiou" else singular + "s"
+    return f"{number} {many}"

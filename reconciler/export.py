@@ -21,7 +21,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.diagnostics import InputError, NbjobsError
+from reconciler.diagnostics import InputError, NbjobsError, plural
 from reconciler.discovery.types import Discovery
 from reconciler.fields import FIELD_TYPES, OVERRIDABLE_FIELDS
 from reconciler.manifest.load import load_manifests
@@ -129,7 +129,8 @@ def verify(export: Export, snapshot: Snapshot, discovery: Discovery, settings: P
             raise NbjobsError(f"the exported manifests do not load back (a bug in nbjobs export): {exc}") from None
     if not result.is_empty:
         raise NbjobsError(
-            f"the exported manifests would still change {len(result.operations)} thing(s) (a bug in nbjobs export)"
+            f"the exported manifests would still need {plural(len(result.operations), 'operation')} "
+            "(a bug in nbjobs export)"
         )
     return result
 

@@ -124,7 +124,7 @@ def test_validate_needs_no_database(capsys: pytest.CaptureFixture[str], tmp_path
                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "validate", "--jobs-root", JOBS, MANIFESTS)
-    assert code == 0 and "0 error(s)" in out
+    assert code == 0 and "0 errors" in out
     assert not (tmp_path / "nbjobs.db").exists()
 
 

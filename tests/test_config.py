@@ -197,7 +197,7 @@ def test_a_toml_syntax_error_is_one_error_naming_the_file() -> None:
 def test_a_wrong_type_is_located_at_its_key_with_what_was_expected() -> None:
     write('# the loop\npolicy = "heal"\n  interval = "soon"\n')
     message = error_of()
-    assert "1 problem(s)" in message
+    assert "(1 problem):" in message
     assert "nbjobs.toml:3:3: interval: Input should be a valid number" in message
 
 
@@ -247,7 +247,7 @@ def test_a_bad_window_is_located_in_its_own_entry(good: str, bad: str, key: str,
     write(text)
     line = text.splitlines().index(bad) + 1
     message = error_of()
-    assert "1 problem(s)" in message
+    assert "(1 problem):" in message
     assert f"nbjobs.toml:{line}:1: windows.1.{key}: {expected}" in message
 
 
@@ -279,7 +279,7 @@ def test_a_list_variable_that_is_not_json_is_a_clean_error(monkeypatch: pytest.M
 def test_every_problem_is_reported_at_once() -> None:
     write('interval = "soon"\njitter = -1\n\n' + WINDOW.replace("0 22 * * *", "0 22 * *"))
     message = error_of()
-    assert "3 problem(s)" in message
+    assert "(3 problems):" in message
     assert "nbjobs.toml:1:1: interval:" in message and "nbjobs.toml:2:1: jitter:" in message
     assert "nbjobs.toml:6:1: windows.0.schedule:" in message
 

@@ -191,7 +191,7 @@ def test_text_json_and_markdown_output(history: History, capsys: pytest.CaptureF
     assert "  + audits.NewAudit" in out and "  - legacy.OldImport" in out
     assert "No database: the head was not planned" in out
     assert out.rstrip().endswith(
-        "Diff: desired state 1 entr(ies) added, 1 removed, 4 changed; job code 1 job(s) added, 1 removed, 1 changed."
+        "Diff: desired state 1 entry added, 1 removed, 4 changed; job code 1 job added, 1 removed, 1 changed."
     )
 
     code, out, _ = run(capsys, *argv, "--format", "json")
@@ -209,8 +209,8 @@ def test_text_json_and_markdown_output(history: History, capsys: pytest.CaptureF
     code, out, _ = run(capsys, *argv, "--format", "markdown")
     assert code == 0
     assert out.startswith("<!-- nbjobs:diff -->\n")
-    assert "**Desired state:** 1 added, 1 removed, 4 changed entr(ies)" in out
-    assert "**Job code:** 1 added, 1 removed, 1 changed job(s)" in out
+    assert "**Desired state:** 1 entry added, 1 removed, 4 changed" in out
+    assert "**Job code:** 1 job added, 1 removed, 1 changed" in out
     assert f"Base `{s1}` → head `{s3}`. No database given" in out
     assert f"| changed job `audits.DeviceAudit` | `grouping` |  | `NO` | `manifests/jobs.yaml@{s3}:7:15` |" in out
     assert "| `legacy.OldImport` | removed |" in out

@@ -87,7 +87,7 @@ def test_export_of_the_examples_plans_no_changes(
     out_dir = tmp_path / "exported"
     code_, out, err = _run(capsys, "export", "--jobs-root", JOBS, "--database-url", url, "--out", str(out_dir))
     assert code_ == 0, err
-    assert out == "" and "Exported 7 job(s) and 3 queue(s) into 5 file(s)" in err
+    assert out == "" and "Exported 7 jobs and 3 queues into 5 files" in err
     files = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.yaml"))
     assert files == ["jobs/audits.yaml", "jobs/hooks.yaml", "jobs/legacy.yaml", "jobs/vendor_x.sync.yaml",
                      "queues.yaml"]  # fmt: skip
@@ -112,9 +112,9 @@ def test_export_of_the_examples_plans_no_changes(
                          str(single))  # fmt: skip
     assert code_ == 0 and "No changes." in out
 
-    # An existing directory is not overwritten without --force.
+    # An existing directory is not overwritten without --yes (or its older spelling, --force).
     code_, _, err = _run(capsys, "export", "--jobs-root", JOBS, "--database-url", url, "--out", str(out_dir))
-    assert code_ == 1 and "already exist" in err and "--force" in err
+    assert code_ == 1 and "refusing to overwrite 5 existing files" in err and "--yes (-y)" in err
     assert _run(capsys, "export", "--jobs-root", JOBS, "--database-url", url, "--out", str(out_dir), "--force")[0] == 0
 
 

@@ -75,7 +75,7 @@ def test_validate_without_job_code_fails_and_says_where_it_looked(
 ) -> None:
     code, out, err = run(capsys, "validate")
     assert code == 1
-    assert "0 error(s)" not in out and "job class(es) found" not in out
+    assert "0 errors" not in out and "job classes found" not in out
     assert err.startswith("Error: no job code to read: looked for\n")
     assert (f"  JOBS_ROOT: not in --jobs-root, NBJOBS_JOBS_ROOT, NAUTOBOT_JOBS_ROOT; {home}/.nautobot/jobs "
             "does not exist\n") in err  # fmt: skip
@@ -119,11 +119,11 @@ def test_code_sources_that_hold_no_job_class_are_an_error_naming_what_was_read(
     # The newcomer's first job: the class is written, but never passed to register_jobs(...).
     root = jobs_module(tmp_path / "jobs", "audits", ["DeviceAudit"], registered=False)
     code, out, err = run(capsys, "validate", "--jobs-root", str(root))
-    assert code == 1 and "job class(es) found" not in out
+    assert code == 1 and "job classes found" not in out
     assert (f"{root}: error: no job class found in the job code read (JOBS_ROOT {root} (from --jobs-root)): "
             "Nautobot records only classes passed to register_jobs(...); name the job code, or pass --no-code to "
             "work without it on purpose") in err  # fmt: skip
-    assert err.rstrip().endswith("Error: 1 problem(s) found.")
+    assert err.rstrip().endswith("Error: 1 problem found.")
 
     monkeypatch.setenv("NAUTOBOT_JOBS_ROOT", str(root))
     code, _, err = run(capsys, "plan")
@@ -141,8 +141,8 @@ def test_code_sources_that_hold_no_job_class_are_an_error_naming_what_was_read(
 def test_no_code_allows_working_without_job_code_on_purpose(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "validate", "--no-code")
     assert code == 0, err
-    assert out.strip() == ("3 manifest file(s), 5 job entr(ies), 2 queue(s); no job code read (--no-code); "
-                           "0 error(s), 0 warning(s).")  # fmt: skip
+    assert out.strip() == ("3 manifest files, 5 job entries, 2 queues; no job code read (--no-code); "
+                           "0 errors, 0 warnings.")  # fmt: skip
     sandbox(capsys)
     code, out, err = run(capsys, "plan", "--no-code")
     assert code == 0, err
@@ -159,12 +159,12 @@ def test_validate_counts_its_warnings_and_strict_makes_them_errors(
     code, out, err = run(capsys, "validate", "--jobs-root", str(JOBS))
     assert code == 0
     assert f"{manifest}:4:12: warning: glob `vendor_y.*` matches no known job" in err
-    assert out.strip().endswith("7 job class(es) found; 0 error(s), 1 warning(s).")
+    assert out.strip().endswith("7 job classes found; 0 errors, 1 warning.")
 
     code, out, err = run(capsys, "validate", "--strict", "--jobs-root", str(JOBS))
     assert code == 1
     assert f"{manifest}:4:12: error: glob `vendor_y.*` matches no known job" in err
-    assert out.strip().endswith("7 job class(es) found; 1 error(s), 0 warning(s) (--strict).")
+    assert out.strip().endswith("7 job classes found; 1 error, 0 warnings (--strict).")
 
 
 def test_strict_refuses_an_exact_match_that_names_no_job_in_the_code_or_the_given_database(
@@ -185,7 +185,7 @@ def test_strict_refuses_an_exact_match_that_names_no_job_in_the_code_or_the_give
             "did you mean 'audits.DeviceAudit'?") in err  # fmt: skip
 
     code, out, err = run(capsys, "validate", "--strict", "--jobs-root", str(code_only))
-    assert code == 1 and "2 error(s), 0 warning(s) (--strict)." in out
+    assert code == 1 and "2 errors, 0 warnings (--strict)." in out
     assert (f"{manifest}:4:12: error: job 'audits.DeviceAudt' is not in the job code (give --database-url to look "
             "in the database too); did you mean 'audits.DeviceAudit'?") in err  # fmt: skip
     assert f"{manifest}:6:12: error: job 'legacy.OldImport' is not in the job code" in err
@@ -198,7 +198,7 @@ def test_strict_refuses_an_exact_match_that_names_no_job_in_the_code_or_the_give
     assert (f"{manifest}:4:12: error: job 'audits.DeviceAudt' exists neither in the job code nor in the database; "
             "did you mean 'audits.DeviceAudit'?") in err  # fmt: skip
     assert "legacy.OldImport" not in err
-    assert "6 job class(es) found, 7 job record(s) in the database; 1 error(s), 0 warning(s) (--strict)." in out
+    assert "6 job classes found, 7 job records in the database; 1 error, 0 warnings (--strict)." in out
     assert database.read_bytes() == before
 
 
@@ -210,10 +210,10 @@ def test_read_only_commands_never_say_nothing_was_changed(
     for argv in (("validate",), ("plan",), ("preflight",)):
         code, _, err = run(capsys, *argv, "--jobs-root", str(JOBS))
         assert code == 1 and "bad.yaml:5:13: error:" in err, argv
-        assert err.rstrip().endswith("Error: 1 problem(s) found."), argv
+        assert err.rstrip().endswith("Error: 1 problem found."), argv
         assert "nothing was changed" not in err, argv
     code, _, err = run(capsys, "apply", "--yes", "--jobs-root", str(JOBS))
-    assert code == 1 and err.rstrip().endswith("Error: 1 problem(s) found; nothing was changed.")
+    assert code == 1 and err.rstrip().endswith("Error: 1 problem found; nothing was changed.")
 
     repo = GitRepo(tmp_path / "repo")
     try:
@@ -222,7 +222,7 @@ def test_read_only_commands_never_say_nothing_was_changed(
         code, _, err = run(capsys, "diff", "--base", "HEAD", "--jobs-root", str(JOBS), str(repo.root / "manifests"))
     finally:
         repo.close()
-    assert code == 1 and err.rstrip().endswith("Error: 1 problem(s) found.") and "nothing was changed" not in err
+    assert code == 1 and err.rstrip().endswith("Error: 1 problem found.") and "nothing was changed" not in err
 
     database.write_bytes(b"not a database at all" * 100)  # a database error, per command too
     code, _, err = run(capsys, "plan", "--jobs-root", str(JOBS), "manifests/jobs.yaml")
@@ -332,7 +332,7 @@ def test_the_share_rule_counts_from_mass_delete_min_managed_and_names_the_retire
     manifest = write(Path("manifests/jobs.yaml"), "jobs:\n  - match: few.J0\n    enabled: true\n  - match: few.J1\n"
                      "    enabled: true\nretire:\n  - match: few.J2\n    force: true\n")  # fmt: skip
     Path("nbjobs.toml").write_text("mass_delete_min_managed = 3\n")
-    expected = (f"{manifest}:9:12: error: this plan would delete 1 of the 3 job(s) the manifests manage (more than a "
+    expected = (f"{manifest}:9:12: error: this plan would delete 1 of the 3 jobs the manifests manage (more than a "
                 "quarter of them; the share rule applies from 3 managed jobs): pass --allow-mass-delete if that is "
                 f"intended; the retire entries that delete: few.J2 ({manifest}:9:12)")  # fmt: skip
     for command in ("plan", "apply"):
@@ -352,7 +352,7 @@ def test_more_than_ten_deletions_are_refused_whatever_the_fleet_size(
     manifest = write(Path("manifests/jobs.yaml"), f"jobs:\n  - match: few.*\n    enabled: true\nretire:\n{retire}")
     code, _, err = run(capsys, "plan", "--jobs-root", str(root))
     assert code == 1
-    assert "this plan would delete 11 of the 60 job(s) the manifests manage (more than 10)" in err
+    assert "this plan would delete 11 of the 60 jobs the manifests manage (more than 10)" in err
     assert f"few.J0 ({manifest}:7:12), few.J1 ({manifest}:9:12)" in err and err.count(" and 1 more") == 1
 
 
@@ -372,8 +372,6 @@ def test_the_loop_sizes_the_guard_with_the_same_setting(db_target: DatabaseTarge
         strict = settings.model_copy(update={"mass_delete_min_managed": 2})
         outcome = run_tick(strict, strict.target())
         assert outcome.state == "error", outcome
-        assert (
-            "would delete 1 of the 2 job(s) the manifests manage (more than a quarter" in outcome.errors[0]["message"]
-        )
+        assert "would delete 1 of the 2 jobs the manifests manage (more than a quarter" in outcome.errors[0]["message"]
     finally:
         dispose_engines()

@@ -145,7 +145,7 @@ def emitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, set[
         run = RunRecord(
             id=uuid4(), target="default", started_at=now - timedelta(seconds=2), finished_at=now,
             duration_seconds=1.5, host="test", revision="a" * 40, policy="detect", prune=False, state="drifted",
-            observed="drifted", action="none", message="1 drifted field(s)",
+            observed="drifted", action="none", message="1 drifted field",
             drift=[{"job": "audits.DeviceAudit", "field": "grouping", "desired": "x", "actual": "y"}],
             pending=[{"job": "legacy.OldImport", "step": 4, "reason": "prune", "location": "retire.yaml:1:1"}],
             preflight=preflight_document(PreflightReport((

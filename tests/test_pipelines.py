@@ -132,4 +132,4 @@ def test_pre_commit_hook_runs_nbjobs_validate(capsys: pytest.CaptureFixture[str]
     assert files.search("manifests/jobs.yaml") and files.search("jobs/audits.py") and not files.search("README.md")
     # What pre-commit runs, with the arguments the README suggests.
     assert main([*command, str(EXAMPLES / "manifests"), "--jobs-root", str(EXAMPLES / "jobs")]) == 0
-    assert "0 error(s)" in capsys.readouterr().out
+    assert "0 errors" in capsys.readouterr().out

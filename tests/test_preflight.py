@@ -451,7 +451,7 @@ def test_workers_by_queue_and_readiness_on_a_real_broker(broker: tuple[str, str]
     assert [q.use.name for q in report.queues] == [q1, q2, q3]  # in the order of the uses
     assert (by_name[q1].readiness, by_name[q1].workers) == (Readiness.READY, (f"w1@{HOST}",))
     assert (by_name[q2].readiness, by_name[q2].workers) == (Readiness.READY, (f"w1@{HOST}", f"w2@{HOST}"))
-    assert by_name[q2].summary == f"2 worker(s): w1@{HOST}, w2@{HOST}"
+    assert by_name[q2].summary == f"2 workers: w1@{HOST}, w2@{HOST}"
     assert by_name[q3].readiness is Readiness.NOT_READY and by_name[q3].workers == ()
     assert "CeleryWorkerNotRunningException" in by_name[q3].summary and q3 in by_name[q3].summary
     assert [q.use.name for q in report.not_ready] == [q3]
@@ -666,14 +666,14 @@ def test_cli_preflight_text_json_markdown_and_strict(
         assert lines[0] == "Queue readiness:"
         assert re.search(r"^  NOT READY bulk \(celery\): no worker consumes 'bulk': .*CeleryWorkerNotRunningException",
                          out, re.M), out  # fmt: skip
-        assert f"  ready     default (celery): 1 worker(s): default-worker@{HOST}" in lines, out
+        assert f"  ready     default (celery): 1 worker: default-worker@{HOST}" in lines, out
         assert "  ready     heavy (kubernetes): manifest, namespace, RBAC and a dry-run create pass" in lines, out
         assert "            jobs: audits.DeviceAudit, vendor_x.sync.SyncInventory" in lines
-        assert lines[-1] == "  2 of 3 queue(s) ready."
-        assert err == "warning: 1 queue(s) not ready\n"
+        assert lines[-1] == "  2 of 3 queues ready."
+        assert err == "warning: 1 queue not ready\n"
 
         code_, out, err = run(capsys, "preflight", "--strict", *flags)
-        assert (code_, err) == (1, "error: 1 queue(s) not ready\n")
+        assert (code_, err) == (1, "error: 1 queue not ready\n")
 
         code_, out, _ = run(capsys, "preflight", "--format", "json", *flags)
         assert code_ == 0
@@ -710,7 +710,7 @@ def test_cli_preflight_text_json_markdown_and_strict(
         assert "Queue readiness" in out and re.search(r"^\| `default` \| celery \| ready \|", out, re.M), out
 
         code_, out, err = run(capsys, "plan", "--preflight", "--strict", *flags)
-        assert code_ == 1 and "Error: 1 queue(s) not ready (--strict)." in err
+        assert code_ == 1 and "Error: 1 queue not ready (--strict)." in err
         assert "Queue readiness:" in out and "NOT READY bulk (celery)" in out
 
 
@@ -726,9 +726,9 @@ def test_cli_without_a_cluster_warns_and_strict_fails(sandbox: Path, capsys: pyt
     assert code_ == 0, out + err
     assert "NOT READY heavy (kubernetes): no cluster configured (give --kubeconfig" in out
     assert "jobs: none yet" in out
-    assert err == "warning: 1 queue(s) not ready\n"
+    assert err == "warning: 1 queue not ready\n"
     code_, out, err = run(capsys, "preflight", "--strict", *flags)
-    assert (code_, err) == (1, "error: 1 queue(s) not ready\n")
+    assert (code_, err) == (1, "error: 1 queue not ready\n")
 
 
 # --- The loop: readiness recorded with the run, and the nbjobs_queue_workers metric --------------------------------

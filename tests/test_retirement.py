@@ -190,7 +190,7 @@ def test_a_retirement_walks_all_five_steps_across_runs(
     assert "schedule 'nightly-reboot' (owner admin) is enabled and active, next run" in statuses[
         "retiring.OldButton"]["blockers"][0]  # fmt: skip
     assert statuses["retiring.OldHook"]["blockers"] == ["schedule 'notify-once' (owner admin) awaits approval"]
-    assert statuses["retiring.OldButton"]["this_run"] == ["disable the job", "disable 1 button(s) and 0 hook(s)"]
+    assert statuses["retiring.OldButton"]["this_run"] == ["disable the job", "disable 1 button and 0 hooks"]
     code, out, err = run(capsys, "apply", "--yes", *common, str(m))
     assert code == 0, err
     assert not _one(db_engine, extras_job, extras_job.c.id == ids["button_job"])["enabled"]
@@ -201,7 +201,7 @@ def test_a_retirement_walks_all_five_steps_across_runs(
     # Run 2: schedules disabled; the pending approval needs an acting user to cancel it.
     manifest(m, button="disable", hook="disable")
     code, _, err = run(capsys, "apply", "--yes", *common, str(m))
-    assert code == 1 and "cancels 1 pending approval(s): Nautobot records who cancels one" in err
+    assert code == 1 and "cancels 1 pending approval: Nautobot records who cancels one" in err
     assert _one(db_engine, extras_scheduledjob, extras_scheduledjob.c.id == ids["nightly-reboot"])["enabled"]
     code, out, err = run(capsys, "apply", "--yes", "--as", "admin", *common, str(m))
     assert code == 0, err
@@ -214,7 +214,7 @@ def test_a_retirement_walks_all_five_steps_across_runs(
     response = _one(db_engine, extras_approvaluserresponse)
     assert (response["state"], response["user_id"]) == ("Canceled", ids["admin"])
     assert _count(db_engine, extras_scheduledjobs) == 1  # beat's change marker, bumped
-    assert "blocked: 1 result(s) still pending or running" in out  # the button job drains
+    assert "blocked: 1 result still pending or running" in out  # the button job drains
     assert "blocked: its class is still in the code: remove the code first" in out  # the hook job waits for it
 
     # Run 3: the running result finished and the code is gone: both records are deleted.
@@ -293,7 +293,7 @@ def test_guards_refuse_mass_deletes_and_leaving_nothing_managed(
     m.write_text("apiVersion: nbjobs/v1\nkind: Jobs\njobs:\n  - match: few.A\n    enabled: true\n"
                  "retire:\n  - match: few.B\n    force: true\n")  # fmt: skip
     code, _, err = run(capsys, "plan", *common, str(m))
-    assert code == 1 and "would delete 1 of the 2 job(s) the manifests manage" in err and "--allow-mass-delete" in err
+    assert code == 1 and "would delete 1 of the 2 jobs the manifests manage" in err and "--allow-mass-delete" in err
     code, _, err = run(capsys, "apply", "--yes", "--allow-mass-delete", *common, str(m))
     assert code == 0, err
     assert _count(db_engine, extras_job) == 1
@@ -319,11 +319,11 @@ def test_purge_orphans_counts_first_then_deletes_old_orphans_in_batches(
                  "canceled_by_user_name": ""} for i in range(30)]  # fmt: skip
         c.execute(insert(extras_jobresult), rows)
     code, out, _ = run(capsys, "purge-orphans", "--older-than", "90d", "--database-url", url)
-    assert code == 0 and "20 result(s) without a job" in out and "Dry run" in out
+    assert code == 0 and "20 results without a job" in out and "Dry run" in out
     assert _count(db_engine, extras_jobresult) == 30
     code, out, err = run(capsys, "purge-orphans", "--older-than", "90d", "--batch-size", "7", "--yes",
                          "--database-url", url)  # fmt: skip
-    assert code == 0 and "Purged 20 result(s)" in out
+    assert code == 0 and "Purged 20 results" in out
     assert "purging orphans: 7/20" in err  # batch by batch
     assert _count(db_engine, extras_jobresult) == 10  # the linked ones and the recent orphans stay
     code, _, err = run(capsys, "purge-orphans", "--older-than", "ninety", "--database-url", url)

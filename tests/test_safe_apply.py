@@ -114,7 +114,7 @@ def test_a_stale_plan_is_refused_naming_what_moved(
     changes_before = _count(db_engine, extras_objectchange)
     code, _, err = run(capsys, "apply", "--yes", "--database-url", sandbox, str(plan_file))
     assert code == 1
-    assert "the plan is stale: 2 field(s) it depends on moved" in err
+    assert "the plan is stale: 2 fields it depends on moved" in err
     assert "job audits.DeviceAudit: time_limit was 1800.0, is now 2000.0" in err
     assert "job audits.DeviceAudit: time_limit_override was false, is now true" in err  # YAML's spelling
     assert _job(db_engine, "ConfigBackup")["enabled"] is False  # nothing at all was applied

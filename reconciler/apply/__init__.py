@@ -2,8 +2,9 @@
 
 Every apply runs in one transaction that holds nbjobs' apply lock (reconciler.apply.lock), in order:
 1. prepare: from manifests, plan inside the transaction (and, when the plan was shown first, refuse
-   unless it is exactly that one); from a saved plan, check the database identity and the
-   before-images of every touched row, refusing with what moved;
+   unless it is exactly that one); from a saved plan, check the database identity, then whether the
+   history shows the plan applied already (a saved plan applies once: applying it again changes nothing
+   and says which apply did it), then the before-images of every touched row, refusing with what moved;
 2. act as the Nautobot user given (--as): refuse, listing what is missing, unless the user holds
    every permission the plan needs;
 3. write the operations and their change log (reconciler.apply.writes);
@@ -29,7 +30,7 @@ from reconciler.apply.lock import Holder, LockHeldError, locked_transaction
 from reconciler.apply.purge import note_purged, purge_captured
 from reconciler.apply.saved import SavedPlan, SavedPlanError, database_identity, sources_digest
 from reconciler.apply.writes import Provenance, change_context, execute, utc_now
-from reconciler.diagnostics import NbjobsError
+from reconciler.diagnostics import NbjobsError, plural
 from reconciler.discovery.types import Discovery
 from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.identity import require_nautobot
@@ -52,18 +53,20 @@ from reconciler.plan.operations import (
 from reconciler.plan.permissions import Denial, Grant, UserGrants, denials, required_permissions
 from reconciler.plan.planner import PlanSettings, plan
 from reconciler.plan.summary import Summary
-from reconciler.state.history import ApplyRecord, ChangeRecord, record_apply
+from reconciler.state.history import ApplyRecord, ChangeRecord, applied_as, record_apply
 from reconciler.state.migrate import require_current
 from reconciler.state.read import read_state
 from reconciler.state.types import NbjobsState
 
 __all__ = [
+    "AppliedBefore",
     "ApplyOptions",
     "ApplyResult",
     "LockHeldError",
     "PermissionDeniedError",
     "SavedPlanError",
     "StalePlanError",
+    "applied_before",
     "apply",
     "apply_saved",
     "read_actual",
@@ -78,7 +81,7 @@ class StalePlanError(NbjobsError):
 class PermissionDeniedError(NbjobsError):
     def __init__(self, username: str, missing: list[Denial]) -> None:
         lines = "\n".join(f"  - {denial}" for denial in missing)
-        super().__init__(f"user {username!r} lacks {len(missing)} permission(s) this plan needs; nothing was "
+        super().__init__(f"user {username!r} lacks {plural(len(missing), 'permission')} this plan needs; nothing was "
                          f"changed:\n{lines}")  # fmt: skip
         self.missing = missing
 
@@ -95,11 +98,37 @@ class ApplyOptions:
 
 
 @dataclass(frozen=True)
+class AppliedBefore:
+    """The apply that already applied a saved plan: its history id, when it started, and as whom."""
+
+    apply_id: UUID
+    started_at: datetime
+    user_name: str
+
+
+@dataclass(frozen=True)
 class ApplyResult:
-    plan: Plan
+    plan: Plan  # what was applied: empty when nothing was
     object_changes: int
     apply_id: UUID
     purged: int = 0
+    already_applied: AppliedBefore | None = None  # a saved plan applied before: this apply changed nothing
+
+    @property
+    def outcome(self) -> str:
+        """`applied`, `no-changes` (as the history records them), or `already-applied` (a saved plan that an
+        earlier apply carried out; the history records this one as `no-changes`)."""
+        if self.already_applied is not None:
+            return "already-applied"
+        return _outcome(self.object_changes, self.plan)
+
+
+def applied_before(connection: Connection, saved: SavedPlan) -> AppliedBefore | None:
+    """The apply that applied this saved plan (the same digest) already, as nbjobs' history records it."""
+    row = applied_as(connection, saved.digest)
+    if row is None:
+        return None
+    return AppliedBefore(row["id"], row["started_at"], row["user_name"] or "")
 
 
 def read_actual(
@@ -118,6 +147,7 @@ class _Prepared:
     verify: Callable[[Connection], str | None]  # a problem, or None when the writes read back as planned
     plan_digest: str | None
     sources_digest: str | None
+    already_applied: AppliedBefore | None = None
 
 
 def apply(
@@ -145,7 +175,7 @@ def apply(
 
         def verify(after: Connection) -> str | None:
             left = planned(after).operations  # (results to purge are purged after the commit)
-            return None if not left else f"{len(left)} change(s) remain after applying"
+            return None if not left else f"{plural(len(left), 'change')} left after applying"
 
         before = read_images(connection, rows.job_ids, rows.queue_names, rows.retiring)
         return _Prepared(current, before, verify, None, sources)
@@ -154,7 +184,9 @@ def apply(
 
 
 def apply_saved(engine: Engine, saved: SavedPlan, options: ApplyOptions | None = None) -> ApplyResult:
-    """Apply exactly a saved plan, or refuse, changing nothing, if any row it touches moved since."""
+    """Apply exactly a saved plan, or refuse, changing nothing, if any row it touches moved since. A plan
+    the history shows applied already is not stale but done: nothing is written, and the result names
+    that apply (`already_applied`)."""
     options = replace(options or ApplyOptions(), revision=(options.revision if options else None) or saved.revision)
     rows = touched(saved.plan)
     names = labels(saved.plan)
@@ -162,12 +194,16 @@ def apply_saved(engine: Engine, saved: SavedPlan, options: ApplyOptions | None =
     def prepare(connection: Connection) -> _Prepared:
         if database_identity(connection) != saved.database_identity:
             raise SavedPlanError("the plan was made against another database; nothing was applied")
+        earlier = applied_before(connection, saved)
+        if earlier is not None:  # before the staleness check: its own writes moved every row it touches
+            done = replace(saved.plan, operations=(), purges=(), retirements=())
+            return _Prepared(done, {}, lambda _after: None, saved.digest, saved.sources_digest, earlier)
         now = read_images(connection, rows.job_ids, rows.queue_names, rows.retiring)
         stale = moved(saved.before, now, names)
         if stale:
             listed = "\n".join(f"  - {change}" for change in stale)
-            raise StalePlanError(f"the plan is stale: {len(stale)} field(s) it depends on moved since it was made; "
-                                 f"nothing was applied, plan again:\n{listed}")  # fmt: skip
+            raise StalePlanError(f"the plan is stale: {plural(len(stale), 'field')} it depends on moved since it was "
+                                 f"made; nothing was applied, plan again:\n{listed}")  # fmt: skip
         wanted = expected_after(saved.before, saved.plan)
 
         def verify(after: Connection) -> str | None:
@@ -201,8 +237,10 @@ def _run(engine: Engine, options: ApplyOptions, prepare: Callable[[Connection], 
                 problem = prepared.verify(connection)
                 if problem:
                     raise NbjobsError(f"internal error: {problem}; everything was rolled back")
-            outcome = "applied" if written or prepared.plan.purges else "no-changes"
-            record_apply(connection, _record(apply_id, options, holder, prepared, outcome, "", request_id),
+            outcome = _outcome(written, prepared.plan)
+            earlier = prepared.already_applied
+            message = f"already applied as {earlier.apply_id.hex[:12]}" if earlier else ""
+            record_apply(connection, _record(apply_id, options, holder, prepared, outcome, message, request_id),
                          _changes(prepared.plan))  # fmt: skip
     except NbjobsError as exc:
         outcome = "refused" if _is_refusal(exc) else "failed"
@@ -214,7 +252,11 @@ def _run(engine: Engine, options: ApplyOptions, prepare: Callable[[Connection], 
     purged = sum(purge_captured(engine, path, options.batch_size, options.progress) for path, _ in prepared.plan.purges)
     if purged:
         note_purged(engine, apply_id, purged)
-    return ApplyResult(prepared.plan, written, apply_id, purged)
+    return ApplyResult(prepared.plan, written, apply_id, purged, prepared.already_applied)
+
+
+def _outcome(written: int, plan_: Plan) -> str:
+    return "applied" if written or plan_.purges else "no-changes"
 
 
 def _require_known_nautobot(connection: Connection, database: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from reconciler import __version__
 from reconciler.apply.state import capture_results, forget_tombstone, record_tombstone
-from reconciler.diagnostics import NbjobsError
+from reconciler.diagnostics import NbjobsError, plural
 from reconciler.nautobot.changelog import ChangeContext, ChangedObject, write_object_changes
 from reconciler.nautobot.permissions import UserRecord
 from reconciler.nautobot.retirement import cancel_approvals, delete_job, disable_receivers, disable_schedules
@@ -134,8 +134,8 @@ def _retire(
             if op.approvals:
                 if context.user_id is None:
                     raise NbjobsError(
-                        f"retiring {op.job.class_path} cancels {len(op.approvals)} pending approval(s): Nautobot "
-                        "records who cancels one, so apply with --as USERNAME; nothing was applied"
+                        f"retiring {op.job.class_path} cancels {plural(len(op.approvals), 'pending approval')}: "
+                        "Nautobot records who cancels one, so apply with --as USERNAME; nothing was applied"
                     )
                 canceled = cancel_approvals(connection, [a.id for a in op.approvals], context.user_id,
                                             "Retired by nbjobs", now)  # fmt: skip

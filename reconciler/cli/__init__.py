@@ -2,7 +2,8 @@
 
 Every failure is a clear message and an exit code; a traceback only with NBJOBS_DEBUG=1.
 Exit codes: 0 success; 1 error; with `plan --detailed-exitcode`, 2 when there are changes. A usage error
-(an unknown command or option, a value not among the choices) exits 2, as argparse does, with "did you mean".
+(an unknown command or option, a value not among the choices) exits 1, as Terraform's and kubectl's do, with
+"did you mean". Every command takes `--config FILE` and `--no-color` (added here to each of them).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler import __version__
-from reconciler.cli import completion, core, get, loop, ops, preflight, review
-from reconciler.diagnostics import InputError, NbjobsError, Severity, did_you_mean
+from reconciler.cli import common, completion, core, get, loop, ops, preflight, review
+from reconciler.diagnostics import InputError, NbjobsError, Severity, did_you_mean, plural
 
 # Modules that add subcommands: each has register(commands) -> None.
 COMMAND_MODULES = (core, preflight, ops, review, loop, get, completion)
@@ -47,12 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     unchanged = "; nothing was changed." if name in WRITING_COMMANDS else "."
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
+        with common.no_color(args.no_color):
+            return handler(args)
     except InputError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic, file=sys.stderr)
         errors = sum(d.severity is Severity.ERROR for d in exc.diagnostics)
-        print(f"Error: {errors} problem(s) found{unchanged}", file=sys.stderr)
+        print(f"Error: {plural(errors, 'problem')} found{unchanged}", file=sys.stderr)
         return 1
     except NbjobsError as exc:
         print(f"Error: {exc}", file=sys.stderr)
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     for command in _leaf_parsers(commands):
         command.add_argument("--config", type=Path, metavar="FILE", default=argparse.SUPPRESS,
                              help="settings file (default NBJOBS_CONFIG, else ./nbjobs.toml if present)")  # fmt: skip
+        command.add_argument("--no-color", action="store_true",
+                             help="no colour, even on a terminal (as NO_COLOR does)")  # fmt: skip
     _document(commands)
     return parser
 

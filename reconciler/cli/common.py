@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -15,7 +18,7 @@ from typing import Any, TextIO
 from sqlalchemy import Engine
 
 from reconciler.config import Loaded, Target, load_settings
-from reconciler.diagnostics import Diagnostic, InputError, Location, NbjobsError
+from reconciler.diagnostics import Diagnostic, InputError, Location, NbjobsError, plural
 from reconciler.discovery.sources import discover
 from reconciler.discovery.types import Discovery
 from reconciler.manifest.load import load_manifests
@@ -68,6 +71,38 @@ def add_preflight(parser: argparse.ArgumentParser) -> None:
                         help="JOB_QUEUE_PATH: per-queue manifests at DIR/<queue>/manifest.json")  # fmt: skip
     parser.add_argument("--preflight-timeout", type=float, metavar="SECONDS", help="default 3")
     parser.add_argument("--strict", action="store_true", help="a queue that is not ready is an error (exit 1)")
+
+
+def add_yes(parser: argparse.ArgumentParser, what: str) -> None:
+    """`-y/--yes`: go ahead without asking (apply), or do what is otherwise only counted or refused."""
+    parser.add_argument("-y", "--yes", action="store_true", help=what)
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    """`-q/--quiet`: no plan, progress, notes nor warnings; only errors and the closing summary line."""
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print only errors and the closing summary line")  # fmt: skip
+
+
+def add_format(parser: argparse.ArgumentParser, *more: str) -> None:
+    """`--format text|json[|...]`: json is one document on standard output, with the same keys every time,
+    and nothing else there."""
+    parser.add_argument("--format", choices=("text", "json", *more), default="text",
+                        help="text (default), or json: one document on stdout, nothing else there")  # fmt: skip
+
+
+def print_json(document: object) -> None:
+    """A command's JSON report: the one document it writes to standard output."""
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+def diagnostic_document(diagnostic: Diagnostic) -> dict[str, object]:
+    """A problem in a JSON report: where (as printed, and in parts: 0 is unknown), what, and how bad."""
+    where = diagnostic.location
+    located = {"location": str(where), "file": where.file, "line": where.line, "column": where.column}
+    if not where.file:  # a problem of no file (no job code found, say)
+        located = dict.fromkeys(located)
+    return {**located, "message": diagnostic.message, "severity": str(diagnostic.severity)}
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:
@@ -208,7 +243,11 @@ def _code_sources(args: argparse.Namespace) -> tuple[list[tuple[str, str]], list
             looked_for.append(f"{label}: not in {flag}, {variables}{in_file}; {default} does not exist")
     if target.apps:
         read.append(
-            (target.apps[0], f"App(s) {', '.join(target.apps)} (from {_origin(loaded, target, 'apps', '--app')})")
+            (
+                target.apps[0],
+                f"{'App' if len(target.apps) == 1 else 'Apps'} {', '.join(target.apps)} "
+                f"(from {_origin(loaded, target, 'apps', '--app')})",
+            )
         )
     else:
         looked_for.append(f"Apps: not in --app, NBJOBS_APPS{in_file}")
@@ -267,8 +306,27 @@ def require_database(database: DatabaseTarget, engine: Engine | None = None) -> 
     return identity
 
 
+# --no-color, for the command being run (cli.main sets it around the handler).
+_NO_COLOR: ContextVar[bool] = ContextVar("nbjobs_no_color", default=False)
+
+
+@contextmanager
+def no_color(off: bool) -> Iterator[None]:
+    """Colour off while the block runs when `off` (the `--no-color` flag)."""
+    token = _NO_COLOR.set(off)
+    try:
+        yield
+    finally:
+        _NO_COLOR.reset(token)
+
+
+def colour_off() -> bool:
+    """`--no-color` or the NO_COLOR environment variable (https://no-color.org): no colour, even on a terminal."""
+    return _NO_COLOR.get() or bool(os.environ.get("NO_COLOR"))
+
+
 def style(stream: TextIO) -> Style:
-    return ansi if stream.isatty() and not os.environ.get("NO_COLOR") else plain
+    return ansi if stream.isatty() and not colour_off() else plain
 
 
 class ProgressReporter:
@@ -316,7 +374,7 @@ class ProgressReporter:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
 
         if run.bar is None:
-            console = self._console or Console(file=stream)
+            console = self._console or Console(file=stream, no_color=colour_off() or None)
             run.bar = Progress(TextColumn("  purging {task.description}"), BarColumn(), MofNCompleteColumn(),
                                TaskProgressColumn(), TextColumn("{task.fields[rate]}"), console=console,
                                auto_refresh=False, redirect_stdout=False, redirect_stderr=False)  # fmt: skip
@@ -342,8 +400,8 @@ class _Run:
 
 
 def progress_line(what: str, done: int, total: int, rate: float | None, took: float | None = None) -> str:
-    """`  purging orphans: 40,000/100,000 result(s) (40%), 2,500 results/s, about 24s left`."""
-    line = f"  purging {what}: {done:,}/{total:,} result(s) ({_percent(done, total):.0f}%)"
+    """`  purging orphans: 40,000/100,000 results (40%), 2,500 results/s, about 24s left`."""
+    line = f"  purging {what}: {done:,}/{plural(total, 'result', thousands=True)} ({_percent(done, total):.0f}%)"
     if rate:
         line += f", {rate:,.0f} results/s"
         line += f", about {_duration((total - done) / rate)} left" if done < total else ""

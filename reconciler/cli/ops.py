@@ -13,7 +13,7 @@ from sqlalchemy import RowMapping
 
 from reconciler.apply.purge import count_orphans, purge_orphans
 from reconciler.cli import common
-from reconciler.diagnostics import NbjobsError
+from reconciler.diagnostics import NbjobsError, plural
 from reconciler.nautobot.connect import create_db_engine
 from reconciler.nautobot.identity import NotNautobotError
 from reconciler.plan.summary import Summary
@@ -32,7 +32,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     orphans.add_argument("--older-than", required=True, type=_age, metavar="AGE",
                          help="only results created longer ago than this: 90d, 12h, 30m, 2w")  # fmt: skip
     orphans.add_argument("--batch-size", type=int, default=1000, metavar="N", help="results per transaction")
-    orphans.add_argument("--yes", action="store_true", help="delete them (without it, only count them)")
+    common.add_yes(orphans, "delete them (without it, only count them)")
+    common.add_quiet(orphans)
     common.add_database(orphans)
     orphans.set_defaults(handler=_purge_orphans)
 
@@ -142,13 +143,14 @@ def _purge_orphans(args: argparse.Namespace) -> int:
         with engine.connect() as connection:
             require_current(connection)
         count = count_orphans(engine, cutoff)
-        print(f"{count} result(s) without a job, created before {cutoff:%Y-%m-%d %H:%M} UTC.")
+        if not args.quiet or not args.yes or not count:  # quiet and deleting: the closing line says it all
+            print(f"{plural(count, 'result')} without a job, created before {cutoff:%Y-%m-%d %H:%M} UTC.")
         if not args.yes or not count:
             if count:
-                print("Dry run: nothing deleted. Run again with --yes to delete them.")
+                print("Dry run: nothing deleted. Run again with --yes (-y) to delete them.")
             return 0
-        purged = purge_orphans(engine, cutoff, args.batch_size, common.progress)
+        purged = purge_orphans(engine, cutoff, args.batch_size, None if args.quiet else common.progress)
     finally:
         engine.dispose()
-    print(f"Purged {purged} result(s) with their log entries, console entries and file proxies.")
+    print(f"Purged {plural(purged, 'result')} with their log entries, console entries and file proxies.")
     return 0

@@ -9,6 +9,7 @@ import sys
 from reconciler.apply import read_actual
 from reconciler.cli import common
 from reconciler.config import mask_url
+from reconciler.diagnostics import plural
 from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.connect import create_db_engine
 from reconciler.nautobot.records import Snapshot
@@ -61,6 +62,6 @@ def _preflight(args: argparse.Namespace) -> int:
         sys.stdout.write(preflight_text(report, common.style(sys.stdout)).lstrip("\n"))
     if report.not_ready:
         severity = "error" if args.strict else "warning"
-        print(f"{severity}: {len(report.not_ready)} queue(s) not ready", file=sys.stderr)
+        print(f"{severity}: {plural(len(report.not_ready), 'queue')} not ready", file=sys.stderr)
         return 1 if args.strict else 0
     return 0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from reconciler.cli import common
-from reconciler.diagnostics import NbjobsError
+from reconciler.diagnostics import NbjobsError, plural
 from reconciler.export import ExportOptions, export_manifests, verify
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 from reconciler.nautobot.records import Snapshot
@@ -49,8 +49,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         help="class paths to export (module.Class globs; repeatable; default all)")  # fmt: skip
     export.add_argument("--out", type=Path, metavar="DIR",
                         help="write queues.yaml and jobs/<module>.yaml under DIR (default: stdout)")  # fmt: skip
-    export.add_argument("--force", action="store_true", help="overwrite files that exist under --out")
+    common.add_yes(export, "overwrite files that exist under --out")
+    export.add_argument("--force", dest="yes", action="store_true", help=argparse.SUPPRESS)  # the older spelling
     export.add_argument("--include-system", action="store_true", help="also export Nautobot's own nautobot.* jobs")
+    common.add_format(export)
+    common.add_quiet(export)
     export.set_defaults(handler=_export)
 
 
@@ -71,7 +74,7 @@ def _diff(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_diff_text(result, style=common.style(sys.stdout)))
     if result.plan_errors:
-        print(f"Error: the head cannot be planned: {len(result.plan_errors)} problem(s).", file=sys.stderr)
+        print(f"Error: the head cannot be planned: {plural(len(result.plan_errors), 'problem')}.", file=sys.stderr)
         return 1
     if args.detailed_exitcode and not result.is_empty:
         return 2
@@ -112,30 +115,48 @@ def _read(target: DatabaseTarget) -> Snapshot:
 
 
 def _export(args: argparse.Namespace) -> int:
+    """The manifests to stdout, or under --out; with --format json, instead, one document listing the files
+    written (with --out) or that --out would write, with their text."""
+    as_json = args.format == "json"
     discovery = common.code(args)
-    for problem in discovery.problems:
-        print(problem, file=sys.stderr)
+    if not (args.quiet or as_json):
+        for problem in discovery.problems:
+            print(problem, file=sys.stderr)
     target = common.target(args)
     common.require_database(target)
     snapshot = _read(target)
     settings = common.plan_settings(args)
     options = ExportOptions(match=tuple(args.match or ("*",)), include_system=args.include_system,
-                            split=args.out is not None)  # fmt: skip
+                            split=args.out is not None or as_json)  # fmt: skip
     exported = export_manifests(snapshot, discovery, options, settings)
     verify(exported, snapshot, discovery, settings)
-    for note in exported.notes:
-        print(f"note: {note}", file=sys.stderr)
+    if not (args.quiet or as_json):
+        for note in exported.notes:
+            print(f"note: {note}", file=sys.stderr)
+    targets = [(file.path if args.out is None else str(args.out / file.path), file.text) for file in exported.files]
+    if args.out is not None:
+        existing = [path for path, _ in targets if Path(path).exists()]
+        if existing and not args.yes:
+            files = plural(len(existing), "existing file")
+            raise NbjobsError(f"refusing to overwrite {files} ({', '.join(existing)}): choose another --out, or "
+                              "give --yes (-y)")  # fmt: skip
+        for path, text in targets:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
+    if as_json:
+        common.print_json({
+            "format_version": 1,
+            "out": str(args.out) if args.out is not None else None,
+            "jobs": exported.jobs,
+            "queues": exported.queues,
+            "files": [{"path": path, "written": args.out is not None, "text": text} for path, text in targets],
+            "notes": list(exported.notes),
+            "warnings": [common.diagnostic_document(d) for d in discovery.problems],
+        })  # fmt: skip
+        return 0
     if args.out is None:
         sys.stdout.write(exported.files[0].text)
-    else:
-        targets = [(args.out / file.path, file.text) for file in exported.files]
-        existing = [str(path) for path, _ in targets if path.exists()]
-        if existing and not args.force:
-            raise NbjobsError(f"{', '.join(existing)} already exist(s): choose another --out, or give --force")
-        for path, text in targets:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-    where = "" if args.out is None else f" into {len(exported.files)} file(s) under {args.out}"
-    print(f"Exported {exported.jobs} job(s) and {exported.queues} queue(s){where}; a plan of them shows no changes.",
-          file=sys.stderr)  # fmt: skip
+    where = "" if args.out is None else f" into {plural(len(exported.files), 'file')} under {args.out}"
+    print(f"Exported {plural(exported.jobs, 'job')} and {plural(exported.queues, 'queue')}{where}; a plan of them "
+          "shows no changes.", file=sys.stderr)  # fmt: skip
     return 0

@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import git
 
-from reconciler.diagnostics import InputError, NbjobsError
+from reconciler.diagnostics import InputError, NbjobsError, plural
 from reconciler.gitrev import SHORT, Relocator, Repository, RevisionError, relocate
 from reconciler.manifest.load import load_manifests
 from reconciler.manifest.types import DesiredState
@@ -180,7 +180,8 @@ def read_manifests(spec: RemoteSpec, cache_repo: Path, sha: str) -> tuple[Desire
         else:
             notes.append(f"{spec.path or '.'} has no manifests at {label}: its desired state there is empty")
     if tree.skipped:
-        notes.append(f"{len(tree.skipped)} symbolic link(s) or submodule(s) at {label} cannot be read: "
+        notes.append(f"{plural(len(tree.skipped), 'symbolic link or submodule', 'symbolic links or submodules')} "
+                     f"at {label} cannot be read: "
                      + ", ".join(tree.skipped))  # fmt: skip
     return desired, tuple(notes)
 

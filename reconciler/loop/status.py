@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from reconciler.config import Settings, Target
+from reconciler.diagnostics import plural
 from reconciler.state.runs import RunRecord, last_runs
 
 EXIT_CODES = {"in_sync": 0, "drifted": 2, "pending": 2, "never_run": 2, "error": 1}
@@ -88,8 +89,9 @@ def render_text(statuses: list[TargetStatus]) -> str:
         lines.append(f"  policy {data['policy']}{', prune' if data['prune'] else ''}; "
                      f"revision {(data['revision'] or '-')[:12]}")  # fmt: skip
         if data["last_run_at"]:
+            idle = plural(data["idle_ticks"], "idle tick")
             lines.append(f"  last run {data['last_run_at']} ({data['action']}: {data['message']}); "
-                         f"checked {data['last_checked_at']}, {data['idle_ticks']} idle tick(s) since")  # fmt: skip
+                         f"checked {data['last_checked_at']}, {idle} since")  # fmt: skip
             lines.append(f"  next run about {data['next_run_at']}")
         for entry in data["drift"]:
             who = f" ({entry['attribution']})" if entry.get("attribution") else ""

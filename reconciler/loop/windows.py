@@ -36,7 +36,7 @@ _CHAIN_HORIZON = timedelta(days=400)
 
 @dataclass(frozen=True)
 class WindowVerdict:
-    """Whether an apply may happen now, and the window(s) that decided it, in words for logs and status."""
+    """Whether an apply may happen now, and the windows that decided it, in words for logs and status."""
 
     allowed: bool
     reason: str

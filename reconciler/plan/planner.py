@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from reconciler.diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
+from reconciler.diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean, plural
 from reconciler.discovery.types import DiscoveredJob, Discovery
 from reconciler.fields import DEFAULT_QUEUE_NAME, OVERRIDABLE_FIELDS
 from reconciler.manifest.resolve import resolve
@@ -111,8 +111,8 @@ def plan(
         notes.append(
             Note(
                 NoteKind.UNMANAGED,
-                f"{len(unmanaged)} job(s) match no manifest entry and are left as they are "
-                "(`nbjobs get --unmanaged` lists them)",
+                f"{plural(len(unmanaged), 'job')} left as found, matched by no manifest entry "
+                "(`nbjobs get --unmanaged` shows which)",
             )
         )
     operations = tuple(sorted(queue_ops, key=lambda op: op.name)) + tuple(sorted(job_ops, key=_job_op_order))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from reconciler.diagnostics import Diagnostic
+from reconciler.diagnostics import Diagnostic, plural
 from reconciler.discovery.types import DiscoveredJob
 from reconciler.manifest.types import RetireEntry, ScheduleMode
 from reconciler.nautobot.records import JobDependents, JobRecord, ScheduleRecord
@@ -108,7 +108,7 @@ def _plan_one(
         if purge:
             result.purges.append((path, purge))
         done = f"retired on {tombstone.retired_at:%Y-%m-%d}"
-        this_run = (f"purge {purge} result(s) in batches",) if purge else ()
+        this_run = (f"purge {plural(purge, 'result')} in batches",) if purge else ()
         next_run = f"nothing ({done}; the tombstone stays until the retire entry is removed)"
         result.statuses.append(Retirement(path, where, 5 if purge else 6, this_run, (), next_run))
         return
@@ -153,7 +153,7 @@ def _walk(
     hooks = tuple(Named(h.id, h.name) for h in deps.hooks if h.enabled) if record.is_job_hook_receiver else ()
     if buttons or hooks:
         result.operations.append(DisableReceivers(ref, buttons, hooks))
-        this_run.append(f"disable {len(buttons)} button(s) and {len(hooks)} hook(s)")
+        this_run.append(f"disable {plural(len(buttons), 'button')} and {plural(len(hooks), 'hook')}")
 
     # 2. schedules
     blocking = [s for s in deps.schedules if s.blocks_retirement]
@@ -165,8 +165,8 @@ def _walk(
     if to_disable:
         approvals = tuple(Named(w, s.name) for s in to_disable for w in s.pending_workflows)
         result.operations.append(DisableSchedules(ref, tuple(Named(s.id, s.name) for s in to_disable), approvals))
-        this_run.append(f"disable {len(to_disable)} schedule(s)" + (
-            f" and cancel {len(approvals)} pending approval(s) (needs --as USER)" if approvals else ""))  # fmt: skip
+        canceled = f" and cancel {plural(len(approvals), 'pending approval')} (needs --as USER)" if approvals else ""
+        this_run.append(f"disable {plural(len(to_disable), 'schedule')}{canceled}")
 
     # 3. drain
     if deps.results.running:
@@ -175,7 +175,7 @@ def _walk(
             if deps.results.oldest_running
             else ""
         )
-        stop(3, [f"{deps.results.running} result(s) still pending or running{since}"],
+        stop(3, [f"{plural(deps.results.running, 'result')} still pending or running{since}"],
              "step 3 again, once they finish (or are terminated)")  # fmt: skip
         return
 
@@ -194,7 +194,7 @@ def _walk(
     # 5. purge its results (after the apply, in batches)
     if entry.purge_results and deps.results.total:
         result.purges.append((path, deps.results.total))
-        this_run.append(f"purge {deps.results.total} result(s) in batches")
+        this_run.append(f"purge {plural(deps.results.total, 'result')} in batches")
     stop(6, [], "nothing (the tombstone stays until the retire entry is removed)")
 
 
@@ -221,6 +221,6 @@ def mass_delete_errors(
             else f"more than a quarter of them; the share rule applies from {min_managed} managed jobs")  # fmt: skip
     named = [f"{op.job.class_path} ({op.location})" for op in deletes[:_NAMED]]
     more = f" and {len(deletes) - _NAMED} more" if len(deletes) > _NAMED else ""
-    return [Diagnostic(where, f"this plan would delete {len(deletes)} of the {managed} job(s) the manifests manage "
-                              f"({rule}): pass --allow-mass-delete if that is intended; the retire entries that "
+    return [Diagnostic(where, f"this plan would delete {len(deletes)} of the {plural(managed, 'job')} the manifests "
+                              f"manage ({rule}): pass --allow-mass-delete if that is intended; the retire entries that "
                               f"delete: {', '.join(named)}{more}")]  # fmt: skip

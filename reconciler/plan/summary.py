@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reconciler.diagnostics import plural
 from reconciler.plan.operations import (
     CreateQueue,
     DeleteJob,
@@ -22,6 +23,10 @@ from reconciler.plan.operations import (
     UpdateQueue,
     Verdict,
 )
+
+# `plural` lives with the diagnostics (the bottom layer) so that every layer words its counts the same way;
+# it is imported from here too, beside the counts that use it.
+__all__ = ["Summary", "plural"]
 
 
 @dataclass(frozen=True)
@@ -113,12 +118,3 @@ class Summary:
         """The plan's closing line, as Terraform's `Plan: 1 to add, 2 to change, 0 to destroy.`"""
         details = self.details()
         return f"Plan: {self.counts()}" + (f": {details}" if details else "") + "."
-
-
-def plural(count: int, singular: str, many: str | None = None) -> str:
-    """`1 job`, `2 jobs`, `1 entry`, `3 entries`: a count and its noun, in words a person writes."""
-    if count == 1:
-        return f"1 {singular}"
-    if many is None:
-        many = singular[:-1] + "ies" if singular.endswith("y") and singular[-2:-1] not in "aeiou" else singular + "s"
-    return f"{count} {many}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reconciler.diagnostics import plural
 from reconciler.preflight.celery import BrokerUnreachableError, workers_by_queue
 from reconciler.preflight.kubernetes import Cluster, KubernetesSettings
 from reconciler.preflight.types import Check, PreflightReport, QueueReadiness, QueueUse, Readiness
@@ -48,7 +49,7 @@ def _celery(uses: Sequence[QueueUse], broker_url: str | None, timeout: float) ->
     for use in uses:
         workers = found.get(use.name, ())
         if workers:
-            summary = f"{len(workers)} worker(s): {', '.join(workers)}"
+            summary = f"{plural(len(workers), 'worker')}: {', '.join(workers)}"
             results.append(QueueReadiness(use, Readiness.READY, summary, workers, (Check("workers", True, summary),)))
         else:
             summary = f"no worker consumes {use.name!r}: Nautobot refuses every run (CeleryWorkerNotRunningException)"

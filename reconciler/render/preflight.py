@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.diagnostics import plural
 from reconciler.preflight.types import PreflightReport, QueueReadiness, Readiness
 from reconciler.render.markdown import Block, code, plain, row, table
 from reconciler.render.text import Style
@@ -25,7 +26,7 @@ def preflight_text(report: PreflightReport, style: Style) -> str:
     if not report.queues:
         lines.append("  no queue is routed to by the managed jobs")
     ready = sum(q.readiness is Readiness.READY for q in report.queues)
-    lines.append(f"  {ready} of {len(report.queues)} queue(s) ready.")
+    lines.append(f"  {ready} of {plural(len(report.queues), 'queue')} ready.")
     return "\n".join(lines) + "\n"
 
 

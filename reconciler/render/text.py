@@ -67,9 +67,14 @@ def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
         lines.append(style("Notes:", "bold"))
         lines += [_note_line(note) for note in plan.notes]
     lines.append("")
-    in_sync = f"{plural(plan.managed_jobs, 'managed job')} in sync."
-    lines.append(style(Summary.of(plan).line(), "bold") if not plan.is_empty else in_sync)
+    lines.append(style(closing_line(plan), "bold") if not plan.is_empty else closing_line(plan))
     return "\n".join(lines) + "\n"
+
+
+def closing_line(plan: Plan) -> str:
+    """The plan's last line: its count (`Plan: 1 to create, ...`), or how many managed jobs are in sync.
+    Alone, it is what `plan --quiet` prints."""
+    return Summary.of(plan).line() if not plan.is_empty else f"{plural(plan.managed_jobs, 'managed job')} in sync."
 
 
 def _permission_lines(plan: Plan, style: Style) -> list[str]:

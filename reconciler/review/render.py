@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from reconciler.diagnostics import plural
 from reconciler.plan.document import plan_document
 from reconciler.plan.summary import Summary
 from reconciler.render import markdown as md
@@ -17,10 +18,9 @@ DIFF_MARKER = "<!-- nbjobs:diff -->"
 
 
 def summary_line(review: Review) -> str:
-    desired = Counts.of(review.desired).phrase("entr")
+    desired = Counts.of(review.desired).phrase("entry")
     code = Counts.of(review.code).phrase("job")
-    line = f"Diff: desired state {desired}; job code {code}."
-    return line.replace("entr(s)", "entr(ies)")
+    return f"Diff: desired state {desired}; job code {code}."
 
 
 # -- Text ------------------------------------------------------------------------------------------------
@@ -147,14 +147,11 @@ def render_diff_markdown(review: Review, *, limit: int = md.COMMENT_LIMIT) -> st
     do there (destructive changes first), the desired-state and code changes, and the notes."""
     desired = Counts.of(review.desired)
     code = Counts.of(review.code)
-    counts = (
-        f"**Desired state:** {desired.added} added, {desired.removed} removed, {desired.changed} changed entr(ies)"
-        f" · **Job code:** {code.added} added, {code.removed} removed, {code.changed} changed job(s)"
-    )
+    counts = f"**Desired state:** {desired.phrase('entry')} · **Job code:** {code.phrase('job')}"
     if review.plan is not None:
         counts += " · " + md.summary_line(review.plan)
     elif review.plan_errors:
-        counts += f" · **The head cannot be planned: {len(review.plan_errors)} error(s).**"
+        counts += f" · **The head cannot be planned: {plural(len(review.plan_errors), 'error')}.**"
     ends = f"Base {md.code(review.base.label, table=False)} → head {md.code(review.head.label, table=False)}."
     if review.database is not None:
         recorded = f" with manifests at {md.code(review.head.recorded, table=False)}" if review.head.recorded else ""
@@ -190,7 +187,7 @@ def _desired_block(review: Review) -> md.Block:
             place = md.code(str(field.location)) if field.location else where
             rows.append(md.row([first if index == 0 else "", md.code(field.field), _md(field.before), _md(field.after),
                                 place]))  # fmt: skip
-    return md.Block("desired", f"Desired state ({len(review.desired)} entr(ies))", tuple(rows),
+    return md.Block("desired", f"Desired state ({plural(len(review.desired), 'entry')})", tuple(rows),
                     lead=md.table(["Entry", "Field", "Base", "Head", "Where"]), priority=90, unit="rows",
                     fold=len(rows) > 3 * md.FOLD_ITEMS)  # fmt: skip
 
@@ -201,7 +198,7 @@ def _code_block(review: Review) -> md.Block:
         details = ", ".join(f"{md.code(f.field)}: {_md(f.before)} → {_md(f.after)}" for f in change.fields)
         where = md.code(str(change.location)) if change.location else ""
         rows.append(md.row([md.code(change.class_path), str(change.change), details, where]))
-    return md.Block("code", f"Job code ({len(review.code)} job(s))", tuple(rows),
+    return md.Block("code", f"Job code ({plural(len(review.code), 'job')})", tuple(rows),
                     lead=md.table(["Job class", "Change", "Class values", "Where"]), priority=85, unit="rows",
                     fold=len(rows) > 2 * md.FOLD_ITEMS)  # fmt: skip
 

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.diagnostics import InputError
+from reconciler.diagnostics import InputError, plural
 from reconciler.discovery.sources import discover
 from reconciler.discovery.types import Discovery
 from reconciler.fields import DEFAULT_QUEUE_NAME
@@ -111,7 +111,8 @@ def load_revision(repo: Repository, revision: Revision, sources: Sources, role: 
                          default_queue=sources.default_queue)  # fmt: skip
         discovery = relocate(found, fix)
     if tree.skipped:
-        notes.append(f"{len(tree.skipped)} symbolic link(s) or submodule(s) at {label} cannot be read: "
+        notes.append(f"{plural(len(tree.skipped), 'symbolic link or submodule', 'symbolic links or submodules')} "
+                     f"at {label} cannot be read: "
                      + ", ".join(tree.skipped[:_LISTED]))  # fmt: skip
     return Loaded(Side(revision.label, revision.sha), desired, discovery, tuple(notes))
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from reconciler.diagnostics import Diagnostic, Location
+from reconciler.diagnostics import Diagnostic, Location, plural
 from reconciler.plan.operations import Plan
 
 # A value of the desired state or of the code, as JSON would hold it. None means "absent".
@@ -117,4 +117,5 @@ class Counts:
         return cls(kinds.count(Change.ADDED), kinds.count(Change.REMOVED), kinds.count(Change.CHANGED))
 
     def phrase(self, noun: str) -> str:
-        return f"{self.added} {noun}(s) added, {self.removed} removed, {self.changed} changed"
+        """`1 entry added, 0 removed, 4 changed`: `noun` is the singular (`entry`, `job`)."""
+        return f"{plural(self.added, noun)} added, {self.removed} removed, {self.changed} changed"

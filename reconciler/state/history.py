@@ -56,6 +56,18 @@ def list_applies(connection: Connection, limit: int = 50) -> list[RowMapping]:
     return [row._mapping for row in connection.execute(query)]
 
 
+def applied_as(connection: Connection, plan_digest: str) -> RowMapping | None:
+    """The apply that applied the saved plan of this digest, if one did (a saved plan applies once)."""
+    query = (
+        select(nbjobs_apply)
+        .where(nbjobs_apply.c.plan_digest == plan_digest, nbjobs_apply.c.outcome == "applied")
+        .order_by(nbjobs_apply.c.started_at, nbjobs_apply.c.id)
+        .limit(1)
+    )
+    row = connection.execute(query).first()
+    return row._mapping if row is not None else None
+
+
 def show_apply(connection: Connection, ident: str) -> tuple[RowMapping, list[RowMapping]]:
     """One apply by its id or a unique prefix of it (as `nbjobs history` prints them)."""
     wanted = ident.lower().replace("-", "")

@@ -363,14 +363,14 @@ def test_nbjobs_walks_the_retirement_steps(retired: Retired) -> None:
     first, second = retired.plans
     statuses = _statuses(first)
     assert set(statuses) == {"retire_b.Old", "retire_b.Hook"}
-    for path, receivers in (("retire_b.Old", "disable 1 button(s) and 0 hook(s)"),
-                            ("retire_b.Hook", "disable 0 button(s) and 1 hook(s)")):  # fmt: skip
+    for path, receivers in (("retire_b.Old", "disable 1 button and 0 hooks"),
+                            ("retire_b.Hook", "disable 0 buttons and 1 hook")):  # fmt: skip
         status = statuses[path]
         assert (status["step"], status["step_name"]) == (4, "delete"), status
         assert status["this_run"] == [
             "disable the job",
             receivers,
-            "disable 2 schedule(s) and cancel 1 pending approval(s) (needs --as USER)",
+            "disable 2 schedules and cancel 1 pending approval (needs --as USER)",
         ]
         assert [b.split(":")[0] for b in status["blockers"]] == ["its class is still in the code"]
     types = sorted(op["type"] for op in first["operations"])
@@ -385,7 +385,7 @@ def test_nbjobs_walks_the_retirement_steps(retired: Retired) -> None:
     assert [op["type"] for op in second["operations"]] == ["delete_job"] * 2
     assert all(op["results"] == 1 and op["purge_results"] is False for op in deletes)
     assert second["summary"]["jobs_deleted"] == 2
-    assert "this plan would delete 2 of the 2 job(s) the manifests manage" in retired.guard
+    assert "this plan would delete 2 of the 2 jobs the manifests manage" in retired.guard
     assert "pass --allow-mass-delete if that is intended" in retired.guard
     assert retired.replan_exit == 0, retired.replan_output
     assert "No changes." in retired.replan_output
