@@ -648,3 +648,17 @@ def test_counts_read_as_words(capsys: pytest.CaptureFixture[str], tmp_path: Path
     code, out, _ = run(capsys, "plan", "--jobs-root", JOBS, str(one), str(MANIFESTS / "queues.yaml"))
     assert "6 jobs left as found, matched by no manifest entry (`nbjobs get --unmanaged` shows which)" in out
     assert progress_line("orphans", 1, 1, None) == "  purging orphans: 1/1 result (100%)"
+
+
+def test_a_reader_that_leaves_the_pipe_stops_nbjobs_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nbjobs history | head`: no "Internal error: BrokenPipeError", the shell's own code for SIGPIPE."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, _text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    errors = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    monkeypatch.setattr(sys, "stderr", errors)
+    assert main(["schema"]) == 141
+    assert errors.getvalue() == ""

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"Interrupted{unchanged}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nbjobs history | head`: the reader left; as other tools, stop quietly
+        with suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
     except Exception as exc:  # a bug: say so plainly, keep the trace for whoever reports it
         if os.environ.get("NBJOBS_DEBUG"):
             traceback.print_exc()
