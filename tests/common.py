@@ -46,3 +46,23 @@ def count_queries(engine: Engine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Fail the test that runs longer than `seconds` (pytest-timeout is not installed): SIGALRM, so the
+    fixtures still clean up."""
+    import signal
+
+    import pytest
+
+    def expired(_signum: int, _frame: Any) -> None:
+        pytest.fail(f"the test ran over {seconds} s", pytrace=False)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from celery import Celery
-from common import ENGINES
+from common import ENGINES, time_limit
 from loop_support import Remote, build, git, job_value, jobs_root_without_legacy, ui_edit
 from sqlalchemy import URL, Engine, Row, create_engine, select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -61,19 +61,9 @@ T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
-def time_limit() -> Iterator[None]:
-    """pytest-timeout is not installed: SIGALRM fails a test that runs too long (the fixtures still clean up)."""
-
-    def expired(_signum: int, _frame: Any) -> None:
-        pytest.fail(f"the test ran over {TEST_SECONDS} s", pytrace=False)
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, TEST_SECONDS)
-    try:
+def _time_limit() -> Iterator[None]:
+    with time_limit(TEST_SECONDS):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 class Process:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from builders import code, desired, entry, queue, queue_spec, record, snapshot
-from common import EXAMPLES
+from common import EXAMPLES, time_limit
 from k8s.apiserver import JOBS_NAMESPACE, RESTRICTED_USER, ApiServer
 from k8s.fixture import kube_apiserver  # noqa: F401
 from loop_support import Remote, build, jobs_root_without_legacy, settings_for
@@ -88,19 +88,9 @@ def valid_job(image: str = "busybox:1.36") -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def time_limit() -> Iterator[None]:
-    """pytest-timeout is not installed: SIGALRM fails a test that runs too long (the fixtures still clean up)."""
-
-    def expired(_signum: int, _frame: Any) -> None:
-        pytest.fail(f"the test ran over {TEST_SECONDS} s", pytrace=False)
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, TEST_SECONDS)
-    try:
+def _time_limit() -> Iterator[None]:
+    with time_limit(TEST_SECONDS):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 class Workers:

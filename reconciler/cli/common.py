@@ -25,6 +25,8 @@ from reconciler.manifest.load import load_manifests
 from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine, target_from_url
 from reconciler.nautobot.identity import Identity, require_nautobot
+from reconciler.nautobot.records import Snapshot
+from reconciler.nautobot.snapshot import read_snapshot
 from reconciler.plan.planner import PlanSettings
 from reconciler.render.text import Style, ansi, plain
 
@@ -284,6 +286,16 @@ def manifests(args: argparse.Namespace) -> tuple[DesiredState, list[Path]]:
 def target(args: argparse.Namespace) -> DatabaseTarget:
     loaded = settings(args)
     return target_from_url(selected(args).database_url, loaded.origins["database_url"], Path.cwd())
+
+
+def read_nautobot(target: DatabaseTarget) -> Snapshot:
+    """Nautobot's rows (the planner's snapshot) from `target`, on a short-lived engine."""
+    engine = create_db_engine(target)
+    try:
+        with engine.connect() as connection:
+            return read_snapshot(connection, target.display_url)
+    finally:
+        engine.dispose()
 
 
 def require_database(database: DatabaseTarget, engine: Engine | None = None) -> Identity:

@@ -20,7 +20,6 @@ from reconciler.manifest.schema import schema_text
 from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 from reconciler.nautobot.records import Snapshot
-from reconciler.nautobot.snapshot import read_snapshot
 from reconciler.plan.operations import Plan
 from reconciler.plan.planner import PlanSettings, plan
 from reconciler.plan.summary import Summary, plural
@@ -199,12 +198,7 @@ def _validation_snapshot(args: argparse.Namespace) -> Snapshot | None:
         return None
     target = common.target(args)
     common.require_database(target)
-    engine = create_db_engine(target)
-    try:
-        with engine.connect() as connection:
-            return read_snapshot(connection, target.display_url)
-    finally:
-        engine.dispose()
+    return common.read_nautobot(target)
 
 
 def _undeclared_queues(

@@ -10,9 +10,7 @@ from pathlib import Path
 from reconciler.cli import common
 from reconciler.diagnostics import NbjobsError, plural
 from reconciler.export import ExportOptions, export_manifests, verify
-from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 from reconciler.nautobot.records import Snapshot
-from reconciler.nautobot.snapshot import read_snapshot
 from reconciler.review.compare import compare, review
 from reconciler.review.render import render_diff_json, render_diff_markdown, render_diff_text
 from reconciler.review.revisions import Sources
@@ -99,16 +97,7 @@ def _snapshot_if_any(args: argparse.Namespace) -> Snapshot | None:
     if target.origin == _SANDBOX_DEFAULT and target.url.database and not Path(target.url.database).exists():
         return None
     common.require_database(target)
-    return _read(target)
-
-
-def _read(target: DatabaseTarget) -> Snapshot:
-    engine = create_db_engine(target)
-    try:
-        with engine.connect() as connection:
-            return read_snapshot(connection, target.display_url)
-    finally:
-        engine.dispose()
+    return common.read_nautobot(target)
 
 
 # -- export ----------------------------------------------------------------------------------------------
@@ -124,7 +113,7 @@ def _export(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
     target = common.target(args)
     common.require_database(target)
-    snapshot = _read(target)
+    snapshot = common.read_nautobot(target)
     settings = common.plan_settings(args)
     options = ExportOptions(match=tuple(args.match or ("*",)), include_system=args.include_system,
                             split=args.out is not None or as_json)  # fmt: skip
