@@ -66,3 +66,10 @@ def time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def clear_settings_environment(monkeypatch: Any) -> None:
+    """No NBJOBS_* or NAUTOBOT_* variable of the machine or of the test run reaches nbjobs' settings."""
+    for name in list(os.environ):
+        if name.startswith(("NBJOBS_", "NAUTOBOT_")):
+            monkeypatch.delenv(name)

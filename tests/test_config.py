@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import pytest
+from common import clear_settings_environment
 
 from reconciler.cli import common, main
 from reconciler.config import Loaded, Policy, describe, load_settings, mask_url
@@ -20,9 +20,7 @@ SOURCES = ("flag", "env NBJOBS_*", "env NAUTOBOT_*", "file nbjobs.toml", "defaul
 @pytest.fixture(autouse=True)
 def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No NBJOBS_* or NAUTOBOT_* variable of the machine or of the test run leaks in; the cwd is empty."""
-    for name in list(os.environ):
-        if name.startswith(("NBJOBS_", "NAUTOBOT_")):
-            monkeypatch.delenv(name)
+    clear_settings_environment(monkeypatch)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from common import EXAMPLES, ROOT
+from common import EXAMPLES, ROOT, clear_settings_environment
 from rich.console import Console
 from sqlalchemy import Engine, func, select, update
 
@@ -45,9 +45,7 @@ MANIFESTS = EXAMPLES / "manifests"
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting from the machine running the tests, and a working directory of the test's own."""
-    for name in list(os.environ):
-        if name.startswith(("NBJOBS_", "NAUTOBOT_")):
-            monkeypatch.delenv(name)
+    clear_settings_environment(monkeypatch)
     monkeypatch.chdir(tmp_path)
 
 

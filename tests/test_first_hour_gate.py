@@ -7,12 +7,11 @@ NAUTOBOT_*/NBJOBS_* variables, no ~/.nautobot), with the sandbox database where 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-from common import EXAMPLES
+from common import EXAMPLES, clear_settings_environment
 from loop_support import Remote, build, settings_for
 from test_gitrev import GitRepo
 
@@ -28,9 +27,7 @@ HEADER = "apiVersion: nbjobs/v1\nkind: Jobs\n"
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh machine: an empty home (no ~/.nautobot), no NBJOBS_*/NAUTOBOT_* variable, and a working
     directory holding the example manifests under manifests/ (the default)."""
-    for name in list(os.environ):
-        if name.startswith(("NBJOBS_", "NAUTOBOT_")):
-            monkeypatch.delenv(name)
+    clear_settings_environment(monkeypatch)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

@@ -4,13 +4,13 @@ real sandbox on every engine and a real bare git remote; and the flags every loo
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from common import clear_settings_environment
 from loop_support import Remote, build, jobs_root_without_legacy
 from sqlalchemy import text
 
@@ -30,9 +30,7 @@ STATUS_KEYS = {"state", "revision", "last_run_at", "policy", "drift", "pending",
 @pytest.fixture(autouse=True)
 def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Only the flags configure nbjobs here: no NBJOBS_*/NAUTOBOT_* variable, no ./nbjobs.toml."""
-    for name in list(os.environ):
-        if name.startswith(("NBJOBS_", "NAUTOBOT_")):
-            monkeypatch.delenv(name)
+    clear_settings_environment(monkeypatch)
     monkeypatch.chdir(tmp_path)
     yield
     dispose_engines()

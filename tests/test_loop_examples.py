@@ -5,7 +5,6 @@ emits, and the systemd unit runs a real `nbjobs` command and passes `systemd-ana
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
@@ -19,7 +18,7 @@ from uuid import uuid4
 
 import pytest
 import yaml
-from common import EXAMPLES, ROOT
+from common import EXAMPLES, ROOT, clear_settings_environment
 from sqlalchemy import URL
 
 from reconciler.cli import build_parser
@@ -52,9 +51,7 @@ COMMENTED_SETTING = re.compile(r"^# ([a-z_]+ = .*)$")
 
 
 def _clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(("NBJOBS_", "NAUTOBOT_")):
-            monkeypatch.delenv(name)
+    clear_settings_environment(monkeypatch)
 
 
 @pytest.fixture
