@@ -399,6 +399,53 @@ def test_the_json_plan_only_adds_keys() -> None:
     assert tuple(decode_operation(op) for op in document["operations"]) == current.operations  # saved plans read back
 
 
+@pytest.mark.database
+def test_a_pin_moved_in_the_ui_is_drift_reverted_and_a_moved_pin_is_pinned(
+    capsys: pytest.CaptureFixture[str], db_target: DatabaseTarget, db_engine: Engine, tmp_path: Path
+) -> None:
+    """Telling "the UI moved what nbjobs applied" apart from "the manifest moved": the history knows
+    what nbjobs last applied, so the JSON plan says `drift-reverted` for the first, `pinned` for the second."""
+    url = _url(db_target)
+    manifests = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS, manifests)
+    run(capsys, "sandbox", "--jobs-root", JOBS, "--database-url", url)
+    assert run(capsys, "apply", "--yes", "--jobs-root", JOBS, "--database-url", url, str(manifests))[0] == 0
+    with db_engine.begin() as connection:  # an administrator edits two managed values in Nautobot's UI
+        connection.execute(extras_job.update().where(extras_job.c.module_name == "audits",
+                                                     extras_job.c.job_class_name == "DeviceAudit")
+                           .values(time_limit=60.0, enabled=False))  # fmt: skip
+
+    def reasons() -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], bool]]:
+        code_, out, _ = run(capsys, "plan", "--format", "json", "--jobs-root", JOBS, "--database-url", url,
+                            str(manifests))  # fmt: skip
+        assert code_ == 0
+        document = json.loads(out)
+        ops = {(op["job"]["class_path"], op.get("field", "enabled")): op["reason_code"]
+               for op in document["operations"] if "job" in op}  # fmt: skip
+        drift = {(d["job"], d["field"]): d["changed_since_apply"] for d in document["resource_drift"]}
+        return ops, drift
+
+    ops, drift = reasons()
+    assert ops == {("audits.DeviceAudit", "time_limit"): "drift-reverted",
+                   ("audits.DeviceAudit", "enabled"): "drift-reverted"}  # fmt: skip
+    assert drift == {("audits.DeviceAudit", "time_limit"): True, ("audits.DeviceAudit", "enabled"): True}
+    code_, out, _ = run(capsys, "plan", "--jobs-root", JOBS, "--database-url", url, str(manifests))
+    assert out.count("changed outside nbjobs since it applied this") == 2
+
+    jobs_yaml = manifests / "jobs.yaml"  # now the manifest moves the pin too: a new pin, not a revert
+    jobs_yaml.write_text(jobs_yaml.read_text().replace("    time_limit: 3600\n", "    time_limit: 7200\n", 1))
+    ops, drift = reasons()
+    assert ops == {("audits.DeviceAudit", "time_limit"): "pinned", ("audits.DeviceAudit", "enabled"): "drift-reverted"}
+    assert drift[("audits.DeviceAudit", "time_limit")] is False
+
+    assert run(capsys, "apply", "--yes", "--jobs-root", JOBS, "--database-url", url, str(manifests))[0] == 0
+    with db_engine.begin() as connection:
+        connection.execute(extras_job.update().where(extras_job.c.job_class_name == "DeviceAudit")
+                           .values(time_limit=3600.0))  # fmt: skip
+    ops, _ = reasons()  # the newest apply is what counts: 7200 was applied last
+    assert ops == {("audits.DeviceAudit", "time_limit"): "drift-reverted"}
+
+
 # -- 7. YAML mistakes, explained -----------------------------------------------------------------------
 
 # (file in tests/manifests/bad, line, column, the whole message)

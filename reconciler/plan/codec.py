@@ -86,9 +86,10 @@ QUEUE_DECLARED = "declared in manifests"  # the reason the planner gives a queue
 
 def reason_codes(plan: Plan) -> list[str]:
     """Why each of the plan's operations is there: `pinned`, `released`, `redundant-pin`, `repair` (fields);
-    `enabled`, `disabled`; `queue-declared`, `queue-from-code` (queues); `retirement-step-N` (the step of the
-    retirement workflow it carries out), `retired-kept-disabled` (a retired job whose code came back),
-    `retire-entry-removed` (the tombstone of a retirement no manifest names any more)."""
+    `enabled`, `disabled`; `drift-reverted` (a pin or flag that nbjobs applied and something else changed
+    since: the manifest did not move, the database did); `queue-declared`, `queue-from-code` (queues);
+    `retirement-step-N` (the step of the retirement workflow it carries out), `retired-kept-disabled` (a
+    retired job whose code came back), `retire-entry-removed` (the tombstone of a retirement no manifest names any more)."""
     retiring = {r.class_path: r for r in plan.retirements}
     deleted = {op.job.class_path for op in plan.operations if isinstance(op, DeleteJob)}
     return [_reason(op, retiring, deleted) for op in plan.operations]
@@ -96,7 +97,7 @@ def reason_codes(plan: Plan) -> list[str]:
 
 def _reason(op: Operation, retiring: Mapping[str, Retirement], deleted: set[str]) -> str:
     if isinstance(op, SetField):
-        return REASON_CODES[op.verdict]
+        return "drift-reverted" if op.provenance.reverts_drift else REASON_CODES[op.verdict]
     if isinstance(op, CreateQueue):
         return "queue-declared" if op.reason == QUEUE_DECLARED else "queue-from-code"
     if isinstance(op, UpdateQueue):
@@ -114,6 +115,8 @@ def _reason(op: Operation, retiring: Mapping[str, Retirement], deleted: set[str]
         # A retirement disables at step 1; one that is done (no record deleted now) only keeps it disabled.
         kept = retirement.step == 6 and op.job.class_path not in deleted
         return "retired-kept-disabled" if kept else "retirement-step-1"
+    if op.reverts_drift:
+        return "drift-reverted"
     return "enabled" if op.after else "disabled"
 
 
@@ -139,6 +142,7 @@ def _encode(value: Any) -> Any:
             "manifest": encode_value(value.manifest),
             "manifest_location": encode_location(value.manifest_location),
             "why": value.why,
+            "applied": encode_value(value.applied),
         }
     if isinstance(value, Location):
         return encode_location(value)
@@ -169,11 +173,14 @@ def decode_operation(data: dict[str, Any]) -> Operation:
             return DeleteJob(job, bool(data["purge_results"]), int(data["results"]), _location(data["location"]),
                              data["why"])  # fmt: skip
         if kind is SetEnabled:
-            return SetEnabled(job, bool(data["before"]), bool(data["after"]), _location(data["location"]), data["why"])
+            applied = data.get("applied")  # absent from plans saved before nbjobs read its history
+            return SetEnabled(job, bool(data["before"]), bool(data["after"]), _location(data["location"]), data["why"],
+                              None if applied is None else bool(applied))  # fmt: skip
         p = data["provenance"]
         provenance = Provenance(
             decode_value(p["code"]), _value(p["database"]), bool(p["database_override"]),
             decode_value(p["manifest"]), decode_location(p["manifest_location"]), p["why"],
+            decode_value(p.get("applied")),
         )  # fmt: skip
         before, after = _value(data["before"]), _value(data["after"])
         flags = bool(data["override_before"]), bool(data["override_after"])

@@ -41,21 +41,24 @@ def plan_document(plan: Plan, *, revision: str | None = None) -> dict[str, Any]:
 
 def resource_drift(plan: Plan) -> list[dict[str, Any]]:
     """Managed values whose database value differs from what the manifests pin: job fields and enabled
-    flags, declared queues' columns (a flag alone, a release or a repair is a planned change, not drift)."""
+    flags, declared queues' columns (a flag alone, a release or a repair is a planned change, not drift).
+    `changed_since_apply` is true where nbjobs had applied that very pin (so the database moved, not the
+    manifest), false where the pin is new or changed, null where nbjobs keeps no history for it (queues)."""
     drift: list[dict[str, Any]] = []
     for op, reason in zip(plan.operations, reason_codes(plan), strict=True):
         if isinstance(op, SetField) and op.provenance.manifest is not None and op.before != op.after:
             drift.append({"object": "job", "job": op.job.class_path, "field": op.field,
                           "database": encode_value(op.before), "database_override": op.override_before,
-                          "manifest": encode_value(op.after),
+                          "manifest": encode_value(op.after), "changed_since_apply": op.provenance.reverts_drift,
                           "location": encode_location(op.provenance.manifest_location)})  # fmt: skip
-        elif isinstance(op, SetEnabled) and reason in ("enabled", "disabled"):
+        elif isinstance(op, SetEnabled) and reason in ("enabled", "disabled", "drift-reverted"):
             drift.append({"object": "job", "job": op.job.class_path, "field": "enabled", "database": op.before,
-                          "database_override": None, "manifest": op.after,
+                          "database_override": None, "manifest": op.after, "changed_since_apply": op.reverts_drift,
                           "location": encode_location(op.location)})  # fmt: skip
         elif isinstance(op, UpdateQueue):
             drift += [{"object": "queue", "queue": op.name, "field": column, "database": before,
-                       "database_override": None, "manifest": after, "location": encode_location(op.location)}
+                       "database_override": None, "manifest": after, "changed_since_apply": None,
+                       "location": encode_location(op.location)}
                       for column, before, after in op.changes]  # fmt: skip
     return drift
 

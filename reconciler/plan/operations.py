@@ -11,6 +11,15 @@ from reconciler.diagnostics import Location
 from reconciler.manifest.types import PinValue
 
 
+def same_value(a: PinValue, b: PinValue) -> bool:
+    """Field values compare as Nautobot stores them: 3600 and 3600.0 agree, True and 1 do not."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return a == b
+
+
 class Phase(IntEnum):
     """The order operations run in: queues must exist before jobs point at them."""
 
@@ -46,6 +55,12 @@ class Provenance:
     manifest: PinValue | None = None
     manifest_location: Location | None = None
     why: str | None = None
+    applied: PinValue | None = None  # what nbjobs last applied as this pin (history); differs: drift reverted
+
+    @property
+    def reverts_drift(self) -> bool:
+        """The manifest pins what nbjobs already applied, so the database moved away from it since."""
+        return self.applied is not None and self.manifest is not None and same_value(self.applied, self.manifest)
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,12 @@ class SetEnabled:
     after: bool
     location: Location
     why: str | None = None
+    applied: bool | None = None  # what nbjobs last applied (history): equal to `after`, the change reverts drift
     phase: Phase = Phase.ENABLED
+
+    @property
+    def reverts_drift(self) -> bool:
+        return self.applied is not None and self.applied == self.after
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from uuid import UUID
 
 from reconciler.diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean, plural
 from reconciler.discovery.types import DiscoveredJob, Discovery
@@ -32,9 +33,10 @@ from reconciler.plan.operations import (
     SetField,
     UpdateQueue,
     Verdict,
+    same_value,
 )
 from reconciler.plan.retire import MASS_DELETE_MIN_MANAGED, mass_delete_errors, plan_retirements
-from reconciler.state.types import NbjobsState
+from reconciler.state.types import AppliedValue, NbjobsState
 
 
 class PlanningError(InputError):
@@ -89,7 +91,7 @@ def plan(
         if intent is None:
             continue
         ops, job_notes, job_errors = _plan_job(records[class_path], code.get(class_path), intent, context)
-        job_ops += ops
+        job_ops += _with_applied(ops, state.applied)
         notes += job_notes
         errors += job_errors
 
@@ -124,6 +126,20 @@ def plan(
         retirements=tuple(retirement.statuses),
         purges=tuple(retirement.purges),
     )
+
+
+def _with_applied(ops: list[Operation], applied: Mapping[tuple[UUID, str], AppliedValue]) -> list[Operation]:
+    """Each pinned change learns what nbjobs last applied there, so a revert of drift shows as one."""
+    annotated: list[Operation] = []
+    for op in ops:
+        if isinstance(op, SetField) and op.provenance.manifest is not None:
+            value = applied.get((op.job.id, op.field))
+            op = op if value is None else replace(op, provenance=replace(op.provenance, applied=value))
+        elif isinstance(op, SetEnabled):
+            flag = applied.get((op.job.id, "enabled"))
+            op = replace(op, applied=flag) if isinstance(flag, bool) else op
+        annotated.append(op)
+    return annotated
 
 
 def _nothing_left_managed(
@@ -230,7 +246,7 @@ def _plan_scalar(
     pin = intent.pins.get(field)
     if pin is not None:
         provenance = Provenance(code_value, db_value, db_flag, pin.value, pin.location, pin.why)
-        redundant = code_value is not None and _same(pin.value, code_value) and field not in intent.shadowing
+        redundant = code_value is not None and same_value(pin.value, code_value) and field not in intent.shadowing
         note = (
             Note(
                 NoteKind.REDUNDANT_PIN,
@@ -242,7 +258,7 @@ def _plan_scalar(
             if redundant
             else None
         )
-        if _same(db_value, pin.value) and db_flag:
+        if same_value(db_value, pin.value) and db_flag:
             return None, note
         verdict = Verdict.REDUNDANT_PIN if redundant else Verdict.SET_OVERRIDE
         return SetField(ref, field, db_value, pin.value, db_flag, True, verdict, provenance), note
@@ -328,7 +344,7 @@ def _plan_queue_fields(
     ops: list[Operation] = []
     for field, before, code_value, after, flag, pin, verdict in targets:
         db_flag = field in record.overrides
-        if _same(before, after) and db_flag == flag:
+        if same_value(before, after) and db_flag == flag:
             continue
         provenance = Provenance(
             code_value,
@@ -369,19 +385,11 @@ def _target(
         return _QueueTarget(db_value, db_flag, None)
     if pin is not None:
         value = tuple(sorted(set(pin.value))) if isinstance(pin.value, tuple) else pin.value
-        redundant = code_value is not None and _same(value, code_value) and field not in intent.shadowing
+        redundant = code_value is not None and same_value(value, code_value) and field not in intent.shadowing
         return _QueueTarget(value, True, Verdict.REDUNDANT_PIN if redundant else Verdict.SET_OVERRIDE, pin)
     if db_flag:
         return _QueueTarget(code_value if code_value is not None else db_value, False, Verdict.RELEASE_OVERRIDE, None)
     return _QueueTarget(db_value, False, None)
-
-
-def _same(a: PinValue, b: PinValue) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return float(a) == float(b)
-    return a == b
 
 
 def _is_collision_suffix(db_name: str, class_name: str) -> bool:

@@ -145,7 +145,8 @@ def _job_lines(op: JobOp, style: Style) -> list[str]:
     if isinstance(op, SetEnabled):
         colour = "green" if op.after else "red"
         change = f"{format_value(op.before)} -> {format_value(op.after)}"
-        return [f"      ~ {style('enabled', colour)}: {change}   manifest ({op.location})"]
+        drifted = "; changed outside nbjobs since it applied this" if op.reverts_drift else ""
+        return [f"      ~ {style('enabled', colour)}: {change}   manifest ({op.location}){drifted}"]
     if op.before == op.after:  # only the flag moves: show the column that changes, not `false -> false`
         stays = f"{op.field} stays {format_value(op.after)}"
         line = (f"      ~ {op.field}_override: {format_value(op.override_before)} -> "
@@ -177,6 +178,8 @@ def _provenance(p: Provenance) -> str:
     parts = [f"code {code}", f"database {db}"]
     if p.manifest is not None:
         parts.append(f"manifest {format_value(p.manifest)} ({p.manifest_location})")
+    if p.reverts_drift:
+        parts.append("changed outside nbjobs since it applied this")
     return " | ".join(parts)
 
 

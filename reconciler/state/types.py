@@ -21,6 +21,13 @@ class Tombstone:
     results_to_purge: int = 0
 
 
+# A value nbjobs applied: a field's pinned value (a sorted tuple of queue names for job_queues) or a flag.
+AppliedValue = str | bool | float | tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class NbjobsState:
     tombstones: Mapping[str, Tombstone] = field(default_factory=lambda: MappingProxyType({}))
+    # The newest value nbjobs applied per (job id, field) where that change left the field pinned
+    # (`enabled` included): a database value that differs from it was changed outside nbjobs since.
+    applied: Mapping[tuple[UUID, str], AppliedValue] = field(default_factory=lambda: MappingProxyType({}))
