@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO := build/demo
 
-.PHONY: venv demo test lint pytest clean test-compat
+.PHONY: venv demo test lint pytest clean test-compat test-slow
 
 venv: $(VENV)/.installed
 
@@ -29,9 +29,13 @@ lint: venv
 	$(BIN)/mypy reconciler
 
 pytest: venv
-	$(BIN)/pytest
+	$(BIN)/pytest -m 'not slow'
 
 test: lint pytest
+
+# The largest corpora, the kill matrix and the wheel install (minutes, not part of `make test`; `.ci/run` runs it).
+test-slow: venv
+	$(BIN)/pytest -m slow --durations=10
 
 # The compatibility suite against a real Nautobot 3.2.7 on PostgreSQL (slow, not part of `make test`). It builds
 # and caches Nautobot's venv and a migrated dump under $${NBJOBS_CACHE:-$$HOME/.cache/nbjobs}/nautobot-3.2.7/.
