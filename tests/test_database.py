@@ -267,3 +267,22 @@ def test_sqlite_sandbox_enforces_foreign_keys(tmp_path: Path) -> None:
     with pytest.raises(IntegrityError, match="FOREIGN KEY"), engine.begin() as connection:
         connection.execute(extras_jobqueueassignment.insert().values(**orphan))
     engine.dispose()
+
+
+@pytest.mark.database
+def test_the_migrations_create_exactly_the_tables_the_code_reads(db_engine: Engine) -> None:
+    """Alembic is the only thing that creates nbjobs' tables; reconciler/state/tables.py is what the code
+    reads and writes through. The two must describe the same schema on every engine."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from reconciler.state.migrate import upgrade
+    from reconciler.state.tables import VERSION_TABLE, metadata
+
+    upgrade(db_engine)
+    with db_engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        differences = [d for d in compare_metadata(context, metadata)
+                       if not (d[0] == "remove_table" and not d[1].name.startswith("nbjobs_"))
+                       and not (d[0] == "remove_table" and d[1].name == VERSION_TABLE)]  # fmt: skip
+    assert differences == []

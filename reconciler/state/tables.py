@@ -61,6 +61,7 @@ nbjobs_apply_change = Table(
     Column("before", JSON, nullable=True),
     Column("after", JSON, nullable=True),
     Column("verdict", String(50), nullable=True),
+    Index("nbjobs_apply_change_object_field", "object_type", "object_id", "field"),
 )
 
 nbjobs_tombstone = Table(
@@ -112,4 +113,48 @@ nbjobs_run = Table(
     Column("preflight", JSON, nullable=True),  # queue readiness, when the loop checks it
     Column("apply_id", Uuid(), ForeignKey("nbjobs_apply.id"), nullable=True),
     Index("nbjobs_run_target_started", "target", "started_at"),
+)
+
+# Who owns what as of the last apply (rewritten by each apply from manifests): what Nautobot's UI (the
+# nbjobs App) and `nbjobs audit` read. A job with a row here is managed by nbjobs.
+nbjobs_managed_job = Table(
+    "nbjobs_managed_job",
+    metadata,
+    Column("job_id", Uuid(), primary_key=True),
+    Column("class_path", String(201), nullable=False),
+    Column("management", String(20), nullable=False),  # managed | retire
+    Column("location", String(400), nullable=True),  # the winning manifest entry, file:line:column
+    Column("why", Text, nullable=True),
+    Column("apply_id", Uuid(), ForeignKey("nbjobs_apply.id"), nullable=True),
+    Column("revision", String(100), nullable=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+# Each field a manifest pins (`enabled` and the queues included) or leaves to the UI (`ignored`).
+nbjobs_managed_field = Table(
+    "nbjobs_managed_field",
+    metadata,
+    Column("job_id", Uuid(), primary_key=True),
+    Column("field", String(100), primary_key=True),
+    Column("class_path", String(201), nullable=False),
+    Column("value", JSON, nullable=True),  # the pinned value (a list of names for job_queues); null if ignored
+    Column("ignored", Boolean, nullable=False),
+    Column("location", String(400), nullable=True),
+    Column("why", Text, nullable=True),
+    Column("apply_id", Uuid(), ForeignKey("nbjobs_apply.id"), nullable=True),
+    Column("revision", String(100), nullable=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+# The class value nbjobs saw for each field overridden in the database at an apply, and the Nautobot
+# extras level then: after an upgrade, an override that now hides a changed default shows up (audit).
+nbjobs_code_value = Table(
+    "nbjobs_code_value",
+    metadata,
+    Column("class_path", String(201), primary_key=True),
+    Column("field", String(100), primary_key=True),
+    Column("value", JSON, nullable=True),
+    Column("extras_level", String(100), nullable=True),
+    Column("apply_id", Uuid(), ForeignKey("nbjobs_apply.id"), nullable=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )
