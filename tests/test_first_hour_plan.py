@@ -430,7 +430,7 @@ def test_a_pin_moved_in_the_ui_is_drift_reverted_and_a_moved_pin_is_pinned(
                    ("audits.DeviceAudit", "enabled"): "drift-reverted"}  # fmt: skip
     assert drift == {("audits.DeviceAudit", "time_limit"): True, ("audits.DeviceAudit", "enabled"): True}
     code_, out, _ = run(capsys, "plan", "--jobs-root", JOBS, "--database-url", url, str(manifests))
-    assert out.count("changed outside nbjobs since it applied this") == 2
+    assert code_ == 0 and out.count("changed outside nbjobs since it applied this") == 2
 
     jobs_yaml = manifests / "jobs.yaml"  # now the manifest moves the pin too: a new pin, not a revert
     jobs_yaml.write_text(jobs_yaml.read_text().replace("    time_limit: 3600\n", "    time_limit: 7200\n", 1))

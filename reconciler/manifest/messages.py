@@ -6,6 +6,7 @@ the value (or below it, where a validator's ManifestValueError says so).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,7 @@ _MODELS: dict[tuple[str | int, ...], type[BaseModel]] = {
     ("retire", 0): RetireDecl,
 }
 _QUOTABLE = (bool, int, float)
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 
 
 def validation_diagnostics(error: ValidationError, document: Located) -> list[Diagnostic]:
@@ -64,6 +66,11 @@ def _message(details: ErrorDetails, node: Located) -> str:
     if node.note is not None and kind in ("bool_type", "float_type"):
         return node.note
     got = describe(value)
+    if kind == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+        return f"expected a number of seconds, got {got}, too large for one"  # past a float's range (1.8e308)
+    if kind in ("bool_type", "float_type") and node.quoted and isinstance(value, str) and _unquoted_fits(kind, value):
+        what = "true or false" if kind == "bool_type" else "a number"
+        return f"expected {what}, got {got}: remove the quotes"
     if kind == "string_type":
         quote = "; put it in quotes to make it a string" if isinstance(value, _QUOTABLE) else ""
         return f"expected a string, got {got}{quote}"
@@ -86,6 +93,13 @@ def _message(details: ErrorDetails, node: Located) -> str:
     return simple.get(kind, details["msg"])
 
 
+def _unquoted_fits(kind: str, value: str) -> bool:
+    """Whether a quoted string would have been the expected boolean or number without its quotes."""
+    if kind == "bool_type":
+        return value in ("true", "false")
+    return _DECIMAL.fullmatch(value) is not None
+
+
 def _length(value: object) -> str:
     return f"{len(value)}" if isinstance(value, str) else describe(value)
 
@@ -99,7 +113,8 @@ def describe(value: object) -> str:
     if isinstance(value, float):
         return f"the number {value:g}"
     if isinstance(value, int):
-        return f"the number {value}"
+        digits = len(str(abs(value)))
+        return f"the number {value}" if digits <= 40 else f"a number of {digits:,} digits"
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"the string `{shown}`"

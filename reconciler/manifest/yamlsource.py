@@ -6,10 +6,17 @@ decimal numbers without leading zeros; everything else stays a string, with a no
 have read it differently, so a type error can say what the author probably meant. Duplicate keys, merge
 keys (`<<`, dropped in YAML 1.2), recursive aliases and tags outside the core schema are errors.
 Aliases are allowed; a value reached through one is located where its anchor is.
+
+The limits (reconciler.manifest.limits) on depth, scalar length and values (aliases expanded) are checked while
+the nodes are composed, event by event: a document nested thousands of levels deep, or a billion-laughs
+document, stops at the event that goes over, before any Python value is built from it. A UTF-8 or UTF-16
+byte order mark at the start of a file is allowed (the YAML spec allows one; PyYAML skips it and counts no
+column for it).
 """
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -18,16 +25,16 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.composer import Composer
 from yaml.error import Mark
+from yaml.events import AliasEvent, NodeEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
-from yaml.reader import Reader
+from yaml.reader import Reader, ReaderError
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
+from yaml.tokens import Token
 
 from reconciler.diagnostics import Diagnostic, Location
-
-# Far above any real manifest; stops an alias bomb (nested aliases that expand exponentially).
-MAX_VALUES = 100_000
+from reconciler.manifest.limits import ManifestLimitError, ManifestLimits
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _BOOL, _INT, _FLOAT, _NULL = (f"{_TAG}{name}" for name in ("str", "bool", "int", "float", "null"))
@@ -42,6 +49,7 @@ class Located:
     children: Mapping[str | int, Located] = field(default_factory=dict)
     keys: Mapping[str, Location] = field(default_factory=dict)
     note: str | None = None  # a plain string that YAML 1.1 would read as a boolean or number
+    quoted: bool = False  # a scalar written in quotes
 
     def find(self, path: Sequence[str | int]) -> Located:
         """The deepest value along `path` (pydantic's error `loc`) that exists."""
@@ -73,12 +81,81 @@ for _tag, _pattern, _first in (
 
 
 class _Loader(Reader, Scanner, Parser, Composer, _Yaml12Resolver):
-    def __init__(self, stream: bytes) -> None:
+    """PyYAML's pure-Python loader up to nodes, with the limits checked as each node is composed."""
+
+    def __init__(self, stream: bytes, file: str, limits: ManifestLimits, tally: Tally) -> None:
+        self.file = file
+        self.limits = limits
+        self.tally = tally  # values composed so far, in this file and those before, aliases expanded
+        self._depth = 0  # lists and mappings open around the node being composed
+        self._sizes: dict[str, int] = {}  # anchor -> values its node holds, aliases expanded
         Reader.__init__(self, stream)
         Scanner.__init__(self)
         Parser.__init__(self)
         Composer.__init__(self)
         _Yaml12Resolver.__init__(self)
+
+    def _location(self, event: NodeEvent) -> Location:
+        mark = event.start_mark
+        return Location(self.file, mark.line + 1, mark.column + 1) if mark else Location(self.file)
+
+    def fetch_flow_collection_start(self, TokenClass: type[Token]) -> None:
+        # Checked by the scanner too: it looks up to 1,024 characters ahead for a possible key, over every
+        # open bracket each time, which makes a line of thousands of `[` take seconds before a node is composed.
+        if self.flow_level >= self.limits.max_depth:
+            raise self._too_deep(Location(self.file, self.line + 1, self.column + 1))
+        super().fetch_flow_collection_start(TokenClass)
+
+    def _too_deep(self, location: Location) -> ManifestLimitError:
+        return self.limits.exceeded("max_depth", location, "lists and mappings nested deeper here", "levels")
+
+    def compose_document(self) -> Node | None:
+        self._sizes = {}  # anchors do not cross documents
+        return super().compose_document()
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event: NodeEvent = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, AliasEvent):
+            # None for an undefined alias (PyYAML reports it) or one inside its own anchor (the converter does).
+            size = self._sizes.get(str(event.anchor))
+            if size is not None:
+                self._count(size, event, f"this alias repeats {size:,} values: ")
+            return super().compose_node(parent, index)
+        start = self.tally.values
+        self._count(1, event)
+        if isinstance(event, ScalarEvent):
+            if len(event.value) > self.limits.max_scalar_length:
+                raise self.limits.exceeded(
+                    "max_scalar_length",
+                    self._location(event),
+                    f"a scalar of {len(event.value):,} characters",
+                    "characters per scalar",
+                )
+            node = super().compose_node(parent, index)
+        else:  # the start of a list or a mapping
+            self._depth += 1
+            if self._depth > self.limits.max_depth:
+                raise self._too_deep(self._location(event))
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+        if event.anchor is not None:
+            self._sizes[event.anchor] = self.tally.values - start
+        return node
+
+    def _count(self, values: int, event: NodeEvent, why: str = "") -> None:
+        self.tally.values += values
+        if self.tally.values > self.limits.max_values:
+            raise self.limits.exceeded(
+                "max_values",
+                self._location(event),
+                f"{why}the manifests hold {self.tally.values:,} values by here, aliases expanded",
+                "values",
+            )
+
+
+_RESOLVER = _Yaml12Resolver()
 
 
 def _boolean(text: str) -> bool:
@@ -115,6 +192,7 @@ _CONSTRUCTORS: dict[str, Callable[[str], object]] = {
     _NULL: _null,
 }
 
+_DIGITS = re.compile(r"[-+]?[0-9]+")
 _YAML11_BOOLEAN = re.compile(r"(?i:y|yes|n|no|on|off)\Z")
 _OTHER_BOOLEAN = re.compile(r"(?i:true|false)\Z")
 _YAML11_BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?\Z")
@@ -137,10 +215,6 @@ def yaml11_note(text: str) -> str | None:
     return None
 
 
-class _TooLargeError(Exception):
-    pass
-
-
 class _Converter:
     """Turns one composed document into Located values, collecting every problem it finds.
 
@@ -152,7 +226,6 @@ class _Converter:
         self.file = file
         self.diagnostics: list[Diagnostic] = []
         self.blocked = False
-        self._count = 0
         self._open: set[int] = set()
 
     def location(self, mark: Mark) -> Location:
@@ -163,9 +236,6 @@ class _Converter:
         self.blocked = self.blocked or blocking
 
     def convert(self, node: Node) -> Located:
-        self._count += 1
-        if self._count > MAX_VALUES:
-            raise _TooLargeError
         location = self.location(node.start_mark)
         if id(node) in self._open:
             self._error(location, "this value contains an alias to itself: recursive values are not allowed")
@@ -194,10 +264,17 @@ class _Converter:
         try:
             value = constructor(node.value)
         except ValueError:
-            self._error(location, f"`{node.value}` is not a valid `{_short(node.tag)}`")
+            if node.tag == _INT and node.style is None and _DIGITS.fullmatch(node.value):
+                # Python reads at most 4,300 digits (sys.get_int_max_str_digits); a time limit needs far fewer.
+                self._error(location, f"a number of {len(node.value):,} digits is too long to read")
+            else:
+                self._error(location, f"`{_clip(node.value)}` is not a valid `{_short(node.tag)}`")
             return Located(None, location)
-        note = yaml11_note(node.value) if node.style is None and isinstance(value, str) else None
-        return Located(value, location, note=note)
+        # Only for a plain scalar that resolved to a string by itself: `!!str true` is a string on purpose.
+        resolved = _RESOLVER.resolve(ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+        implicit = node.style is None and resolved == _STR
+        note = yaml11_note(node.value) if implicit and isinstance(value, str) else None
+        return Located(value, location, note=note, quoted=node.style in ("'", '"'))
 
     def _mapping(self, node: MappingNode, location: Location) -> Located:
         values: dict[str, object] = {}
@@ -227,39 +304,85 @@ class _Converter:
         return Located(values, location, children, keys)
 
 
-def read_documents(source: bytes, file: str) -> tuple[list[Located], list[Diagnostic]]:
+@dataclass
+class Tally:
+    """What the files read so far hold, for the limits that count across files."""
+
+    values: int = 0  # scalars, lists and mappings, each alias counted as the values it repeats
+
+
+def read_documents(
+    source: bytes, file: str, limits: ManifestLimits | None = None, tally: Tally | None = None
+) -> tuple[list[Located], list[Diagnostic]]:
     """Every non-empty document of a YAML stream, and the problems found reading it.
 
-    Documents before a syntax error are returned; the error ends the stream.
+    Documents before a syntax error are returned; the error ends the stream. Input over one of `limits`
+    raises ManifestLimitError (an InputError with that one diagnostic).
     """
     documents: list[Located] = []
     diagnostics: list[Diagnostic] = []
     loader: _Loader | None = None
     try:
-        loader = _Loader(source)  # decodes the start of the stream already
+        loader = _Loader(source, file, limits or ManifestLimits(), tally or Tally())  # decodes the whole stream
         while loader.check_node():
             root = loader.get_node()
             if root is None:
                 break
             converter = _Converter(file)
-            try:
-                document = converter.convert(root)
-            except _TooLargeError:
-                diagnostics.append(
-                    Diagnostic(converter.location(root.start_mark), f"document has over {MAX_VALUES} values")
-                )
-                continue
+            document = converter.convert(root)
             diagnostics.extend(converter.diagnostics)
             if not converter.blocked and document.value is not None:
                 documents.append(document)
     except yaml.MarkedYAMLError as exc:
         diagnostics.append(_syntax_error(exc, file, source))
-    except yaml.YAMLError as exc:  # ReaderError: undecodable bytes or control characters
-        diagnostics.append(Diagnostic(Location(file), f"cannot read YAML: {exc}"))
+    except ReaderError as exc:  # bytes that are not UTF-8 (or UTF-16 after its BOM), or control characters
+        diagnostics.append(_reader_error(exc, file, source))
     finally:
         if loader is not None:
             loader.dispose()
     return documents, diagnostics
+
+
+def _decoded(source: bytes) -> tuple[str, str]:
+    """The text of the source as PyYAML decodes it (errors replaced), and the codec it uses."""
+    if source.startswith(codecs.BOM_UTF16_LE):
+        codec = "utf-16-le"
+    elif source.startswith(codecs.BOM_UTF16_BE):
+        codec = "utf-16-be"
+    else:
+        codec = "utf-8"
+    return source.decode(codec, errors="replace"), codec
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """(line, column), 1-based, of character `index` of the decoded text, as PyYAML counts them (lines break
+    at \r\n, \r, \n, NEL, LS and PS; a byte order mark takes no column)."""
+    before = text[:index]
+    breaks = list(re.finditer(r"\r\n|[\r\n\x85\u2028\u2029]", before))
+    line_start = breaks[-1].end() if breaks else 0
+    column = index - line_start - before[line_start:].count("\ufeff")
+    return len(breaks) + 1, column + 1
+
+
+def _reader_error(exc: ReaderError, file: str, source: bytes) -> Diagnostic:
+    text, codec = _decoded(source)
+    if exc.encoding == "unicode":  # a character PyYAML refuses, at a character index
+        line, column = _position(text, exc.position)
+        code = int(exc.character)
+        kind = "control character" if code < 0x20 or 0x7F <= code < 0xA0 else "character"
+        shown = "a NUL byte (U+0000)" if code == 0 else f"the {kind} U+{code:04X}"
+        hint = ("; the file looks like UTF-16 without a byte order mark, UTF-32 or binary: save it as UTF-8"
+                if code == 0 else
+                f"; remove it, or write it as `\\x{code:02x}` in a double-quoted string" if code < 0x100 else
+                "; remove it")  # fmt: skip
+        return Diagnostic(Location(file, line, column), f"{shown} is not allowed in YAML{hint}")
+    # A byte the codec cannot decode, at a byte offset.
+    prefix = source[: exc.position].decode(codec, errors="replace")
+    line, column = _position(prefix, len(prefix))
+    byte = int(exc.character) if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+    encoding = "UTF-8" if codec == "utf-8" else "UTF-16, which the file's byte order mark announces"
+    message = f"byte 0x{byte:02X} is not valid {encoding} ({exc.reason}): save the file as UTF-8"
+    return Diagnostic(Location(file, line, column), message)
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, file: str, source: bytes) -> Diagnostic:
@@ -315,28 +438,30 @@ class _Line:
         return f"`{self.key}`" if self.key else f"`{_clip(self.text.strip())}`"
 
 
-_KEY = re.compile(r"""([^\s#'"{}\[\],:&*!|>%@`-][^:#]*?|'[^']*'|"[^"]*")\s*:(?:\s|$)""")
+# Possessive (`*+`): a lazy or backtracking key would make a long line with a run of spaces quadratic.
+_KEY = re.compile(r"""([^\s#'"{}\[\],:&*!|>%@`-][^:#]*+|'[^']*'|"[^"]*")\s*:(?:\s|$)""")
 
 
 def _line(number: int, text: str) -> _Line:
-    stripped = text.lstrip(" ")
-    column = len(text) - len(stripped) + 1
-    indent = column
+    # Positions rather than slices: a line of a million `- ` must not be copied for each marker.
+    at = len(text) - len(text.lstrip(" "))
+    indent = at + 1
     dashes: list[int] = []
-    while stripped.startswith("-") and stripped[1:2] in ("", " "):
-        dashes.append(column)
-        rest = stripped[1:].lstrip(" ")
-        column += len(stripped) - len(rest)
-        stripped = rest
-    match = _KEY.match(stripped)
-    key = match.group(1).strip("'\"") if match else None
+    while text.startswith("-", at) and text[at + 1 : at + 2] in ("", " "):
+        dashes.append(at + 1)
+        at += 1
+        while text.startswith(" ", at):
+            at += 1
+    column = at + 1
+    match = _KEY.match(text, at)
+    key = match.group(1).rstrip().strip("'\"") if match else None
     return _Line(number, text, indent, tuple(dashes), column, key)
 
 
 def _lines(source: bytes) -> list[_Line]:
     """The source's lines as PyYAML counts them (it breaks lines at \r\n, \r, \n, NEL, LS and PS)."""
-    encoding = "utf-16" if source[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
-    text = source.decode(encoding, errors="replace")
+    text, _ = _decoded(source)
+    text = text.removeprefix("\ufeff")
     return [_line(i + 1, line) for i, line in enumerate(re.split(r"\r\n|[\r\n\x85\u2028\u2029]", text))]
 
 

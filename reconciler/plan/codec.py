@@ -89,7 +89,8 @@ def reason_codes(plan: Plan) -> list[str]:
     `enabled`, `disabled`; `drift-reverted` (a pin or flag that nbjobs applied and something else changed
     since: the manifest did not move, the database did); `queue-declared`, `queue-from-code` (queues);
     `retirement-step-N` (the step of the retirement workflow it carries out), `retired-kept-disabled` (a
-    retired job whose code came back), `retire-entry-removed` (the tombstone of a retirement no manifest names any more)."""
+    retired job whose code came back), `retire-entry-removed` (the tombstone of a retirement no manifest
+    names any more)."""
     retiring = {r.class_path: r for r in plan.retirements}
     deleted = {op.job.class_path for op in plan.operations if isinstance(op, DeleteJob)}
     return [_reason(op, retiring, deleted) for op in plan.operations]
