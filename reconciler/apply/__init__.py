@@ -11,7 +11,11 @@ Every apply runs in one transaction that holds nbjobs' apply lock (reconciler.ap
 4. verify: from manifests the plan is computed again and must be empty; from a saved plan the touched
    rows must read back as planned. Anything else rolls everything back;
 5. record the apply and each change in nbjobs' history, in the same transaction.
-A refused or failed apply is recorded in the history too, in a transaction of its own.
+Then, still holding the lock, the results of retired jobs are purged in batches, each batch its own
+transaction (reconciler.apply.purge). A refused or failed apply is recorded in the history too, in a
+transaction of its own. A crash at any point leaves the database as before, as after, or as after with a
+whole number of purge batches done (tests/test_faults_kill.py kills applies at the fault points of
+reconciler.faults); a connection lost under the apply is told in one sentence (`_failed`).
 """
 
 from __future__ import annotations
@@ -23,16 +27,19 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from reconciler.apply.lock import Holder, LockHeldError, locked_transaction
-from reconciler.apply.purge import note_purged, purge_captured
+from reconciler.apply.lock import Holder, LockHeldError, apply_lock
+from reconciler.apply.ownership import record_ownership
+from reconciler.apply.purge import PurgeInterruptedError, note_purged, purge_captured
 from reconciler.apply.saved import SavedPlan, SavedPlanError, database_identity, sources_digest
 from reconciler.apply.writes import Provenance, change_context, execute, utc_now
 from reconciler.diagnostics import NbjobsError, plural
 from reconciler.discovery.types import Discovery
+from reconciler.faults import fault_point
 from reconciler.manifest.types import DesiredState
+from reconciler.nautobot.connect import database_problem, write_transaction
 from reconciler.nautobot.identity import require_nautobot
 from reconciler.nautobot.images import Image, read_images
 from reconciler.nautobot.permissions import UserRecord, read_user
@@ -50,16 +57,19 @@ from reconciler.plan.operations import (
     SetField,
     UpdateQueue,
 )
+from reconciler.plan.ownership import Ownership, ownership
 from reconciler.plan.permissions import Denial, Grant, UserGrants, denials, required_permissions
 from reconciler.plan.planner import PlanSettings, plan
 from reconciler.plan.summary import Summary
 from reconciler.state.history import ApplyRecord, ChangeRecord, applied_as, record_apply
 from reconciler.state.migrate import require_current
 from reconciler.state.read import read_state
+from reconciler.state.tables import nbjobs_apply
 from reconciler.state.types import NbjobsState
 
 __all__ = [
     "AppliedBefore",
+    "ApplyFailedError",
     "ApplyOptions",
     "ApplyResult",
     "LockHeldError",
@@ -72,6 +82,9 @@ __all__ = [
     "read_actual",
     "utc_now",
 ]
+
+
+REFUSAL_RECORD_SECONDS = 5.0
 
 
 class StalePlanError(NbjobsError):
@@ -148,6 +161,7 @@ class _Prepared:
     plan_digest: str | None
     sources_digest: str | None
     already_applied: AppliedBefore | None = None
+    ownership: Ownership | None = None  # who owns what after this apply; None leaves the record as it is
 
 
 def apply(
@@ -168,7 +182,8 @@ def apply(
         return plan(desired, discovery, snapshot, settings, state)
 
     def prepare(connection: Connection) -> _Prepared:
-        current = planned(connection)
+        snapshot, state = read_actual(connection, desired, options.database, options.clock())
+        current = plan(desired, discovery, snapshot, settings, state)
         if expected is not None and current.operations != expected.operations:
             raise StalePlanError("the database changed since the plan was shown; nothing was applied, plan again")
         rows = touched(current)
@@ -178,7 +193,8 @@ def apply(
             return None if not left else f"{plural(len(left), 'change')} left after applying"
 
         before = read_images(connection, rows.job_ids, rows.queue_names, rows.retiring)
-        return _Prepared(current, before, verify, None, sources)
+        owned = ownership(desired, discovery, snapshot, current, settings)
+        return _Prepared(current, before, verify, None, sources, ownership=owned)
 
     return _run(engine, options, prepare)
 
@@ -210,7 +226,9 @@ def apply_saved(engine: Engine, saved: SavedPlan, options: ApplyOptions | None =
             off = moved(wanted, read_images(after, rows.job_ids, rows.queue_names, rows.retiring), names)
             return None if not off else "rows do not read back as planned: " + "; ".join(map(str, off))
 
-        return _Prepared(saved.plan, saved.before, verify, saved.digest, saved.sources_digest)
+        return _Prepared(
+            saved.plan, saved.before, verify, saved.digest, saved.sources_digest, ownership=saved.ownership
+        )
 
     return _run(engine, options, prepare)
 
@@ -223,36 +241,110 @@ def _run(engine: Engine, options: ApplyOptions, prepare: Callable[[Connection], 
     apply_id = uuid4()
     holder = Holder.this_process(started, options.revision, options.username)
     prepared: _Prepared | None = None
+    written = 0
+    committing = False  # from here on, a lost connection leaves it unknown whether the commit went through
     try:
-        with locked_transaction(engine, holder, options.lock_timeout) as connection:
-            prepared = prepare(connection)
-            user = _acting_user(connection, options.username, prepared)
-            written = 0
-            request_id = None
-            if not prepared.plan.is_empty:
-                context = change_context(user, options.revision)
-                provenance = Provenance(apply_id, options.revision)
-                written = execute(connection, prepared.plan, context, options.clock, provenance)
-                request_id = context.request_id
-                problem = prepared.verify(connection)
-                if problem:
-                    raise NbjobsError(f"internal error: {problem}; everything was rolled back")
-            outcome = _outcome(written, prepared.plan)
-            earlier = prepared.already_applied
-            message = f"already applied as {earlier.apply_id.hex[:12]}" if earlier else ""
-            record_apply(connection, _record(apply_id, options, holder, prepared, outcome, message, request_id),
-                         _changes(prepared.plan))  # fmt: skip
+        with apply_lock(engine, holder, options.lock_timeout) as lock:
+            with lock.transaction() as connection:
+                prepared = prepare(connection)
+                user = _acting_user(connection, options.username, prepared)
+                request_id = None
+                if not prepared.plan.is_empty:
+                    context = change_context(user, options.revision)
+                    provenance = Provenance(apply_id, options.revision)
+                    written = execute(connection, prepared.plan, context, options.clock, provenance)
+                    request_id = context.request_id
+                    problem = prepared.verify(connection)
+                    if problem:
+                        raise NbjobsError(f"internal error: {problem}; everything was rolled back")
+                outcome = _outcome(written, prepared.plan)
+                earlier = prepared.already_applied
+                message = f"already applied as {earlier.apply_id.hex[:12]}" if earlier else ""
+                record_apply(connection, _record(apply_id, options, holder, prepared, outcome, message, request_id),
+                             _changes(prepared.plan))  # fmt: skip
+                if prepared.ownership is not None:  # even when nothing changed: the manifests may have moved
+                    record_ownership(connection, prepared.ownership, apply_id, options.revision, options.clock())
+                fault_point("apply.before-commit")
+                committing = True
+            fault_point("apply.committed")
+            # Under the lock still: another apply planning now would plan the rest of this purge too.
+            purged = _purge(engine, apply_id, prepared.plan, options)
     except NbjobsError as exc:
+        if committing:
+            raise  # the purge's own error: the apply is in the history as applied already
         outcome = "refused" if _is_refusal(exc) else "failed"
         _record_outside(engine, _record(apply_id, options, holder, prepared, outcome, str(exc), None))
         raise
     except SQLAlchemyError as exc:
-        _record_outside(engine, _record(apply_id, options, holder, prepared, "failed", str(exc).splitlines()[0], None))
-        raise
-    purged = sum(purge_captured(engine, path, options.batch_size, options.progress) for path, _ in prepared.plan.purges)
-    if purged:
-        note_purged(engine, apply_id, purged)
+        raise _failed(engine, exc, apply_id, options, holder, prepared, committing) from None
     return ApplyResult(prepared.plan, written, apply_id, purged, prepared.already_applied)
+
+
+class ApplyFailedError(NbjobsError):
+    """The database failed under the apply (a lost connection, a restarted server): its transaction was
+    rolled back, or, when the connection was lost as it committed, nbjobs says what it could find out."""
+
+
+def _failed(
+    engine: Engine,
+    exc: SQLAlchemyError,
+    apply_id: UUID,
+    options: ApplyOptions,
+    holder: Holder,
+    prepared: _Prepared | None,
+    committing: bool,
+) -> NbjobsError:
+    """What to tell of a database error under the apply; recorded in the history when the database
+    still takes it."""
+    problem = database_problem(exc)
+    if committing:  # the commit was sent, or had gone through when releasing the lock failed
+        committed = _committed(engine, apply_id)
+        if committed is None:
+            return ApplyFailedError(
+                f"{problem} as the apply committed, and the database cannot be reached to check whether the commit "
+                f"went through: `nbjobs history` lists apply {apply_id.hex[:12]} if it did; either way nothing is "
+                "half-applied, and running the apply again finishes the work"
+            )  # fmt: skip
+        if committed:
+            return ApplyFailedError(
+                f"{problem} after the apply committed (history id {apply_id.hex[:12]}): its changes are in; run the "
+                "apply again to finish what was left after them (the purge of results)"
+            )  # fmt: skip
+    _record_outside(engine, _record(apply_id, options, holder, prepared, "failed", problem, None))
+    return ApplyFailedError(f"{problem} during the apply; its transaction was rolled back and nothing was changed. "
+                            "Run the apply again once the database is reachable.")  # fmt: skip
+
+
+def _committed(engine: Engine, apply_id: UUID) -> bool | None:
+    """Whether the apply's transaction committed (its history row is written in it); None if unknown."""
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(select(nbjobs_apply.c.id).where(nbjobs_apply.c.id == apply_id)).first()
+    except SQLAlchemyError:
+        return None
+    return found is not None
+
+
+def _purge(engine: Engine, apply_id: UUID, plan_: Plan, options: ApplyOptions) -> int:
+    """Step 5 of each retirement, after the commit: the results captured, in batches. A database failure
+    midway keeps the batches done (noted in the history, best effort) and says what is left."""
+    purged = 0
+    try:
+        for path, _ in plan_.purges:
+            purged += purge_captured(engine, path, options.batch_size, options.progress)
+    except PurgeInterruptedError as exc:
+        purged += exc.done
+        _note_purged(engine, apply_id, purged)
+        raise NbjobsError(f"the apply was committed (history id {apply_id.hex[:12]}), but {exc}") from None
+    _note_purged(engine, apply_id, purged)
+    return purged
+
+
+def _note_purged(engine: Engine, apply_id: UUID, purged: int) -> None:
+    """The purge's count in the apply's history row; best effort: the results are purged either way."""
+    if purged:
+        with suppress(SQLAlchemyError):
+            note_purged(engine, apply_id, purged)
 
 
 def _outcome(written: int, plan_: Plan) -> str:
@@ -317,8 +409,10 @@ def _record(
 
 def _record_outside(engine: Engine, entry: ApplyRecord) -> None:
     """History of a refused or failed apply, in its own transaction; best effort (the database may be
-    the very thing that failed, or another apply may hold SQLite's write lock)."""
-    with suppress(SQLAlchemyError), engine.begin() as connection:
+    the very thing that failed). On SQLite the apply holding the lock may hold the write lock too: a
+    refusal waits for it up to REFUSAL_RECORD_SECONDS, not the longer busy timeout, and goes unrecorded
+    past that, so that --lock-timeout 0 still fails fast."""
+    with suppress(SQLAlchemyError), write_transaction(engine, REFUSAL_RECORD_SECONDS) as connection:
         record_apply(connection, entry, [])
 
 

@@ -28,6 +28,7 @@ from reconciler.plan.codec import DecodeError, decode_operation
 from reconciler.plan.document import FORMAT_VERSION, plan_document
 from reconciler.plan.images import touched
 from reconciler.plan.operations import Plan
+from reconciler.plan.ownership import Ownership, decode_ownership, encode_ownership
 from reconciler.state.migrate import installation_id
 
 
@@ -43,6 +44,7 @@ class SavedPlan:
     sources_digest: str
     before: dict[str, Image]
     digest: str
+    ownership: Ownership | None = None  # who owns what once applied (older saved plans have none)
 
 
 def database_identity(connection: Connection) -> str:
@@ -77,7 +79,9 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def build(connection: Connection, plan: Plan, *, revision: str | None, sources: str) -> dict[str, Any]:
+def build(
+    connection: Connection, plan: Plan, *, revision: str | None, sources: str, ownership: Ownership | None = None
+) -> dict[str, Any]:
     """The saved document; call in the same transaction as the snapshot the plan was made from."""
     rows = touched(plan)
     document = plan_document(plan, revision=revision)
@@ -86,6 +90,8 @@ def build(connection: Connection, plan: Plan, *, revision: str | None, sources: 
         "sources_digest": sources,
         "before": read_images(connection, rows.job_ids, rows.queue_names),
     }
+    if ownership is not None:
+        document["saved"]["ownership"] = encode_ownership(ownership)
     document["digest"] = _digest(document)
     return document
 
@@ -122,6 +128,7 @@ def load(path: Path) -> SavedPlan:
             sources_digest=str(saved["sources_digest"]),
             before=dict(saved["before"]),
             digest=str(document["digest"]),
+            ownership=decode_ownership(saved["ownership"]) if "ownership" in saved else None,
         )
     except (DecodeError, KeyError, TypeError) as exc:
         raise SavedPlanError(f"{path}: not a plan nbjobs wrote: {exc}") from None

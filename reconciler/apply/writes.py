@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from reconciler import __version__
 from reconciler.apply.state import capture_results, forget_tombstone, record_tombstone
 from reconciler.diagnostics import NbjobsError, plural
+from reconciler.faults import fault_point
 from reconciler.nautobot.changelog import ChangeContext, ChangedObject, write_object_changes
 from reconciler.nautobot.permissions import UserRecord
 from reconciler.nautobot.retirement import cancel_approvals, delete_job, disable_receivers, disable_schedules
@@ -114,7 +115,9 @@ def execute(
     # Nautobot's m2m_changed handler logs both sides of a job_queues change: the queue is updated too.
     changed += [ChangedObject("jobqueue", queue_id, "update") for queue_id in sorted({q for _, q in add | remove})]
     changed += _retire(connection, plan_, context, now, provenance or Provenance())
-    return write_object_changes(connection, changed, context, time=clock())
+    written = write_object_changes(connection, changed, context, time=clock())
+    fault_point("apply.write")
+    return written
 
 
 def _retire(
@@ -149,6 +152,9 @@ def _retire(
             record_tombstone(connection, op.job, now, provenance.revision, provenance.apply_id)
         elif isinstance(op, ForgetTombstone):
             forget_tombstone(connection, op.class_path)
+        else:
+            continue
+        fault_point("apply.write")  # after each retirement step written (reconciler.faults)
     return changed
 
 

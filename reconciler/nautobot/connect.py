@@ -5,18 +5,30 @@ Passwords never leave this module unmasked: `display_url` is what every output s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from reconciler.diagnostics import NbjobsError
 from reconciler.nautobot.fingerprint import SQLITE_ROW_HASH, sqlite_row_hash
 
 SANDBOX_FILENAME = "nbjobs.db"
+# How long a statement on SQLite waits for another connection's lock (a writer, or a commit waiting for
+# readers) before failing with "database is locked". SQLite allows one writer at a time; nbjobs' applies
+# wait for each other on their own lock (reconciler.apply.lock), so this covers short waits only.
+SQLITE_BUSY_SECONDS = 30
+
+# psycopg logs a warning when it ends a pipeline on a lost connection ("error ignored terminating
+# <psycopg.Pipeline [BAD]>"); the error itself reaches nbjobs as an exception and is reported in one sentence.
+# Without a handler, Python's last-resort handler would print that warning, driver text, to standard error;
+# with one, it still propagates to any logging an embedding program (the loop's Celery) configures.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 # Django ENGINE values (NAUTOBOT_DB_ENGINE) and the SQLAlchemy driver we use for each.
 _DJANGO_ENGINES = {
@@ -126,9 +138,63 @@ def _enforce_sqlite_foreign_keys(engine: Engine) -> None:
         dbapi_connection.create_function(SQLITE_ROW_HASH, -1, sqlite_row_hash, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_transaction(engine: Engine, sqlite_wait: float | None = None) -> Iterator[Connection]:
+    """`engine.begin()` for a transaction that writes: on SQLite it takes the write lock at BEGIN
+    (IMMEDIATE). A transaction that reads first and writes later would, on meeting another writer,
+    fail at once instead of waiting (SQLite refuses to wait where two readers could deadlock).
+    `sqlite_wait`: how long to wait for that lock, if not SQLITE_BUSY_SECONDS."""
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection if engine.dialect.name == "sqlite" else None
+        if driver is not None and sqlite_wait is not None:
+            driver.execute(f"PRAGMA busy_timeout = {int(sqlite_wait * 1000)}")  # outside any transaction
+        try:
+            with connection.execution_options(sqlite_begin="IMMEDIATE").begin():
+                yield connection
+        finally:
+            if driver is not None and sqlite_wait is not None:
+                driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}")
+
+
+# Driver error codes of a lost or refused connection: MySQL/MariaDB client and server codes, and
+# PostgreSQL SQLSTATEs (class 08, connection exception; 57P0x, the server shutting down or ending the session).
+_MYSQL_CANNOT_CONNECT = frozenset({1040, 2002, 2003, 2005})
+_MYSQL_LOST = frozenset({1053, 1927, 2006, 2013, 2055, 4031})
+_PG_LOST = frozenset({"57P01", "57P02", "57P03", "57P05", "08006", "08003", "08000", "08007"})
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the database session ended under the statement: the server ended it (pg_terminate_backend,
+    KILL), went down or restarted, or the network dropped it."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    return code in _MYSQL_LOST or getattr(orig, "sqlstate", None) in _PG_LOST
+
+
+def database_problem(exc: SQLAlchemyError) -> str:
+    """A database error in one sentence: nbjobs' words for a connection lost or refused and for SQLite's
+    write lock, else the first line of the driver's message."""
+    if connection_lost(exc):
+        return "the connection to the database was lost (the server ended the session, or went down or restarted)"
+    orig = getattr(exc, "orig", None)
+    detail = str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else type(exc).__name__
+    code = orig.args[0] if orig is not None and orig.args else None
+    if code in _MYSQL_CANNOT_CONNECT or "connection refused" in detail.lower() or "could not connect" in detail:
+        return "cannot connect to the database (is the server running, and are the host, port and name right?)"
+    if detail in ("database is locked", "database table is locked"):
+        return (f"the SQLite database stayed locked by another writer for over {SQLITE_BUSY_SECONDS} s (SQLite "
+                "allows one writer at a time)")  # fmt: skip
+    return detail

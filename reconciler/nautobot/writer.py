@@ -1,6 +1,8 @@
 """Row-level writes to Nautobot's job tables, supplying every NOT NULL column itself (spec G1).
 
 Knows nothing of plans: the apply layer decides what to write, this module writes it as Django would.
+Each statement (or executemany batch) is followed by the fault point `apply.write` (reconciler.faults):
+the crash tests kill an apply there, one statement at a time.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from reconciler.faults import fault_point
 from reconciler.nautobot.tables import extras_job, extras_jobqueue, extras_jobqueueassignment
 
 
@@ -30,6 +33,7 @@ def insert_queue(connection: Connection, *, name: str, queue_type: str, descript
             tenant_id=None,
         )
     )
+    fault_point("apply.write")
     return queue_id
 
 
@@ -37,6 +41,7 @@ def update_queue(connection: Connection, queue_id: UUID, values: Mapping[str, An
     connection.execute(
         update(extras_jobqueue).where(extras_jobqueue.c.id == queue_id).values(**values, last_updated=now)
     )
+    fault_point("apply.write")
 
 
 def update_jobs(connection: Connection, changes: Mapping[UUID, Mapping[str, Any]], now: datetime) -> None:
@@ -55,6 +60,7 @@ def update_jobs(connection: Connection, changes: Mapping[UUID, Mapping[str, Any]
             .values({**{column: bindparam(f"v_{column}") for column in columns}, "last_updated": now})
         )
         connection.execute(statement, rows)
+        fault_point("apply.write")
 
 
 def change_job_queues(connection: Connection, add: Collection[tuple[UUID, UUID]],
@@ -67,11 +73,13 @@ def change_job_queues(connection: Connection, add: Collection[tuple[UUID, UUID]]
             extras_jobqueueassignment.c.job_queue_id == bindparam("q"),
         )
         connection.execute(statement, [{"j": job_id, "q": queue_id} for job_id, queue_id in sorted(remove)])
+        fault_point("apply.write")
     if add:
         connection.execute(
             insert(extras_jobqueueassignment),
             [{"id": uuid4(), "job_id": job_id, "job_queue_id": queue_id} for job_id, queue_id in sorted(add)],
         )
+        fault_point("apply.write")
 
 
 def set_job_queues(connection: Connection, job_id: UUID, add: Collection[UUID], remove: Collection[UUID]) -> None:

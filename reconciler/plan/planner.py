@@ -190,14 +190,14 @@ def _plan_queues(
             ops.append(UpdateQueue(current.id, spec.name, changes, spec.location))
     known = set(existing) | {spec.name for spec in desired.queues}
     for job in discovery.jobs:
-        for name in _code_queues(job, settings)[1]:
+        for name in code_queues(job, settings)[1]:
             if name not in known:
                 known.add(name)
                 ops.append(CreateQueue(name, "celery", "", f"named in task_queues of {job.class_path}", job.location))
     return ops, known
 
 
-def _code_queues(job: DiscoveredJob, settings: PlanSettings) -> tuple[str, tuple[str, ...]]:
+def code_queues(job: DiscoveredJob, settings: PlanSettings) -> tuple[str, tuple[str, ...]]:
     """(default, eligible) as Nautobot's refresh derives them from Meta.task_queues (spec b)."""
     names = job.task_queues or (settings.default_queue,)
     return names[0], tuple(sorted(set(names)))
@@ -283,7 +283,7 @@ def _plan_queue_fields(
     by_id = context.snapshot.queues_by_id
     db_default = by_id[record.default_job_queue_id].name
     db_eligible = tuple(sorted(by_id[q].name for q in record.job_queue_ids))
-    code_default, code_eligible = _code_queues(code, context.settings) if code else (None, None)
+    code_default, code_eligible = code_queues(code, context.settings) if code else (None, None)
     errors = [
         Diagnostic(
             pin.location,
