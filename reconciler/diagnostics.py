@@ -7,9 +7,30 @@ types here are the bottom layer: they import nothing of ours.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+# Characters a terminal or a CI log acts on instead of showing: C0 and C1 controls (ESC starts the
+# sequences that move the cursor, clear lines, retitle windows; a newline would let a value start a
+# line of its own, e.g. a GitHub Actions `::error::` command), DEL, and the invisible or reordering
+# format characters (zero-width space and joiners' kin, bidi overrides). The zero-width joiner stays:
+# emoji sequences need it.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b\u200c\u200e\u200f\u2028\u2029\u202a-\u202e"
+                          r"\u2060-\u2064\u2066-\u2069\ufeff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on shown as an escape (`\\n`, `\\x1b`,
+    `\\u202e`): text from a manifest, the code or a database cannot rewrite a terminal or a CI log."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match[0]
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
 
 
 @dataclass(frozen=True, order=True)
@@ -21,11 +42,12 @@ class Location:
     column: int = 0
 
     def __str__(self) -> str:
+        file = printable(self.file)  # a file name may hold a newline or an escape sequence
         if self.line and self.column:
-            return f"{self.file}:{self.line}:{self.column}"
+            return f"{file}:{self.line}:{self.column}"
         if self.line:
-            return f"{self.file}:{self.line}"
-        return self.file
+            return f"{file}:{self.line}"
+        return file
 
 
 class Severity(StrEnum):
@@ -42,7 +64,7 @@ class Diagnostic:
     severity: Severity = Severity.ERROR
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.severity}: {self.message}"
+        return f"{self.location}: {self.severity}: {printable(self.message)}"
 
 
 class NbjobsError(Exception):

@@ -1,10 +1,12 @@
 """The CI examples and the pre-commit hook: valid against the GitHub workflow and GitLab CI schemas that
-check-jsonschema ships, and doing what the README says (every nbjobs command in them parses)."""
+check-jsonschema ships, safe to copy (zizmor finds nothing in the GitHub workflow; the credential that
+writes reaches the apply job only), and doing what the README says (every nbjobs command in them parses)."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -20,6 +22,8 @@ from reconciler.review.render import DIFF_MARKER
 
 GITHUB = EXAMPLES / "ci" / "github" / "workflows" / "nbjobs.yml"
 GITLAB = EXAMPLES / "ci" / "gitlab" / ".gitlab-ci.yml"
+ZIZMOR_POLICY = EXAMPLES / "ci" / "github" / "zizmor.yml"
+ZIZMOR = Path(sys.executable).parent / "zizmor"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 
 
@@ -43,6 +47,66 @@ def test_the_pipelines_match_their_platform_schema(schema: str, path: Path, tmp_
     assert _check_jsonschema(schema, broken).returncode != 0
 
 
+def _zizmor(workflow: Path, *more: str) -> subprocess.CompletedProcess[str]:
+    assert ZIZMOR.exists(), "zizmor is a dev dependency (pip install -e '.[dev]')"
+    return subprocess.run([str(ZIZMOR), "--offline", "--no-progress", "--color", "never", *more, str(workflow)],
+                          capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+
+
+def test_the_github_workflow_is_safe_to_copy_as_zizmor_sees_it(tmp_path: Path) -> None:
+    """No finding under the example's policy: every action pinned (GitHub's own by tag, as the policy
+    allows; any other by commit hash), no checkout keeping credentials, no job with more permissions than
+    it needs. Copied as the comments say (.github/zizmor.yml), zizmor finds the policy by itself."""
+    done = _zizmor(GITHUB, "--config", str(ZIZMOR_POLICY))
+    assert done.returncode == 0 and "No findings" in done.stdout + done.stderr, done.stdout + done.stderr
+    repository = tmp_path / "repo"
+    (repository / ".github" / "workflows").mkdir(parents=True)
+    shutil.copy(GITHUB, repository / ".github" / "workflows" / "nbjobs.yml")
+    shutil.copy(ZIZMOR_POLICY, repository / ".github" / "zizmor.yml")
+    done = subprocess.run([str(ZIZMOR), "--offline", "--no-progress", "--color", "never", "."], cwd=repository,
+                          capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The check has teeth: a step that drifts from safe use fails it.
+    original = GITHUB.read_text()
+    drifts = {
+        "a checkout keeping its credentials (the default)": "".join(
+            line for line in original.splitlines(keepends=True) if "persist-credentials: false" not in line),
+        "a third-party action on a branch": original.replace("uses: actions/upload-artifact@v4",
+                                                             "uses: someone/upload-artifact@main"),
+        "a job of write-all permissions": original.replace("permissions: {}  # none by default",
+                                                           "permissions: write-all  # none by default").replace(
+            "    permissions: {}  # no checkout: the saved plan comes from this run's artifact\n", ""),
+        "a pull request title in a script": original.replace('run: nbjobs validate manifests',
+                                                             'run: echo "${{ github.event.pull_request.title }}"', 1),
+    }  # fmt: skip
+    for what, text in drifts.items():
+        assert text != original, what
+        broken = tmp_path / "nbjobs.yml"
+        broken.write_text(text)
+        assert _zizmor(broken, "--config", str(ZIZMOR_POLICY)).returncode != 0, what
+
+
+def test_the_credential_that_writes_reaches_the_apply_job_only() -> None:
+    """Pull-request and merge-request jobs can read the secrets a branch's pipeline can: they plan with a
+    read-only role; the role that writes is the `nautobot` environment's, for the apply alone."""
+    workflow = _load(GITHUB)
+    assert workflow["permissions"] == {}
+    for name, job in workflow["jobs"].items():
+        url = job["env"]["NBJOBS_DATABASE_URL"]
+        if name == "apply":
+            assert url == "${{ secrets.NBJOBS_DATABASE_URL }}" and job["environment"] == "nautobot"
+            assert job["permissions"] == {}
+        else:
+            assert url == "${{ secrets.NBJOBS_PLAN_DATABASE_URL }}" and "environment" not in job, name
+            assert job["permissions"]["contents"] == "read", name
+    assert "NBJOBS_DATABASE_URL }}" not in GITHUB.read_text().replace("secrets.NBJOBS_DATABASE_URL }}  # the", "")
+    pipeline = _load(GITLAB)
+    for name in ("validate", "review", "plan"):
+        assert pipeline[name]["variables"]["NBJOBS_DATABASE_URL"] == "$NBJOBS_PLAN_DATABASE_URL", name
+    assert "NBJOBS_DATABASE_URL" not in pipeline["apply"].get("variables", {})
+    assert pipeline["apply"]["environment"]["name"] == "nautobot"
+
+
 def _nbjobs_commands(script: str) -> list[list[str]]:
     """Each `nbjobs ...` invocation in a shell script, up to its redirection or pipe."""
     commands = []
@@ -64,7 +128,7 @@ def _assert_commands_parse(commands: list[list[str]]) -> None:
 def test_github_workflow_reviews_pull_requests_and_applies_the_saved_plan_on_merge() -> None:
     workflow = _load(GITHUB)
     assert set(workflow["on"]) == {"pull_request", "push"} and workflow["on"]["push"]["branches"] == ["main"]
-    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["permissions"] == {}  # each job says what it needs (test_the_credential_that_writes_...)
     jobs = workflow["jobs"]
     review, plan, apply = jobs["review"], jobs["plan"], jobs["apply"]
 

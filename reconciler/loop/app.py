@@ -15,7 +15,7 @@ from celery.signals import worker_init
 
 from reconciler.config import LOOP_QUEUE, Settings, load_settings
 from reconciler.diagnostics import NbjobsError
-from reconciler.loop.lock import TickLockedError, tick_lock
+from reconciler.loop.lock import LockUnavailableError, TickLockedError, tick_lock
 from reconciler.loop.schedule import JitteredSchedule
 from reconciler.loop.tick import TransientTickError, run_tick
 
@@ -68,10 +68,12 @@ def _reconcile(task: Any, target_name: str) -> dict[str, Any]:
     settings = current_settings()
     target = settings.target(target_name)
     try:
-        with tick_lock(settings.loop_broker, target.name, settings.lock_ttl):
-            outcome = run_tick(settings, target)
+        with tick_lock(settings.loop_broker, target.name, settings.lock_ttl) as lease:
+            outcome = run_tick(settings, target, interrupted=lease.interrupted if lease else None)
     except TickLockedError as exc:
         return {"target": target.name, "action": "skipped", "message": str(exc)}
+    except LockUnavailableError as exc:  # the broker's Redis went away after it handed us the task
+        raise TransientTickError(str(exc)) from None
     # What Celery logs and stores for the task: a summary; the whole run is in nbjobs' history.
     return {"target": outcome.target, "state": outcome.state, "action": outcome.action,
             "revision": outcome.revision, "message": outcome.message, "drift": len(outcome.drift),

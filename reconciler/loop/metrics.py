@@ -41,6 +41,8 @@ class RunCollector(Collector):
                                     "run with preflight", labels=["target", "queue"])  # fmt: skip
         scrape_errors = GaugeMetricFamily("nbjobs_scrape_errors", "Targets whose history could not be read",
                                           labels=["target"])  # fmt: skip
+        findings = GaugeMetricFamily("nbjobs_audit_findings", "Audit findings by kind at the last run with "
+                                     "audit = true", labels=["target", "kind"])  # fmt: skip
         for target in self._settings.resolved_targets():
             try:
                 with engine_for(target).connect() as connection:
@@ -62,9 +64,11 @@ class RunCollector(Collector):
                 for queue in (last.preflight or {}).get("queues", []):
                     if queue["type"] == "celery" and queue["readiness"] != "unknown":
                         workers.add_metric([target.name, queue["queue"]], len(queue["workers"]))
+                for kind, count in ((last.audit or {}).get("summary") or {}).get("by_kind", {}).items():
+                    findings.add_metric([target.name, kind], count)
             if succeeded is not None:
                 success.add_metric([target.name], succeeded.timestamp())
-        yield from (duration, total, drifted, pending, success, info, workers, scrape_errors)
+        yield from (duration, total, drifted, pending, success, info, workers, findings, scrape_errors)
 
 
 def _histogram(family: HistogramMetricFamily, target: str, totals: list[RunTotals]) -> None:

@@ -26,6 +26,7 @@ import git
 
 from reconciler.diagnostics import InputError, NbjobsError, plural
 from reconciler.gitrev import SHORT, Relocator, Repository, RevisionError, relocate
+from reconciler.manifest.limits import ManifestLimits
 from reconciler.manifest.load import load_manifests
 from reconciler.manifest.types import DesiredState
 
@@ -153,7 +154,9 @@ def ensure_fetched(spec: RemoteSpec, cache_dir: Path, sha: str) -> Path:
     return cache_repo
 
 
-def read_manifests(spec: RemoteSpec, cache_repo: Path, sha: str) -> tuple[DesiredState, tuple[str, ...]]:
+def read_manifests(
+    spec: RemoteSpec, cache_repo: Path, sha: str, limits: ManifestLimits | None = None
+) -> tuple[DesiredState, tuple[str, ...]]:
     """The desired state written under `spec.path` at commit `sha`, every location reading
     `path@<short sha>:line:col`, and notes for people. A path without manifests is an empty state."""
     _check_sha(sha)
@@ -174,7 +177,7 @@ def read_manifests(spec: RemoteSpec, cache_repo: Path, sha: str) -> tuple[Desire
         desired = DesiredState()
         if has_manifests(tree, spec.path):
             try:
-                desired = relocate(load_manifests([tree.path(spec.path)]), fix)
+                desired = relocate(load_manifests([tree.path(spec.path)], limits), fix)
             except InputError as exc:
                 raise InputError(relocate(exc.diagnostics, fix)) from None
         else:

@@ -2,18 +2,22 @@
 
 Exit codes follow `plan --detailed-exitcode`: 0 in sync; 2 drifted, pending or never run; 1 error;
 a suspended target exits with the code of what its last run observed.
+
+A target is `overdue` when no tick has checked it for two intervals (plus the jitter): the loop is not
+running, or cannot reach its broker, or its workers die before they finish. The last run still says
+where the target stood then.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from reconciler.config import Settings, Target
-from reconciler.diagnostics import plural
+from reconciler.diagnostics import plural, printable
 from reconciler.state.runs import RunRecord, last_runs
 
 EXIT_CODES = {"in_sync": 0, "drifted": 2, "pending": 2, "never_run": 2, "error": 1}
@@ -31,6 +35,8 @@ class TargetStatus:
     target: Target
     run: RunRecord | None
     interval: float
+    jitter: float = 0.0
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def state(self) -> str:
@@ -57,6 +63,7 @@ class TargetStatus:
             "last_run_at": run.started_at.isoformat() if run else None,
             "last_checked_at": checked.isoformat() if checked else None,
             "next_run_at": (checked + timedelta(seconds=self._interval)).isoformat() if checked else None,
+            "overdue": self._overdue(checked),
             # What the loop ran with (the run records it), else what the configuration says it will run with.
             "policy": run.policy if run else self.target.policy.value,
             "prune": run.prune if run else self.target.prune,
@@ -73,12 +80,22 @@ class TargetStatus:
         }
 
 
+    def _overdue(self, checked: datetime | None) -> bool:
+        if checked is None:
+            return False
+        if checked.tzinfo is None:  # SQLite gives naive UTC times back
+            checked = checked.replace(tzinfo=UTC)
+        return self.now - checked > timedelta(seconds=2 * self._interval + self.jitter)
+
+
 def read_status(connection: Connection, settings: Settings, targets: list[Target]) -> list[TargetStatus]:
     runs = last_runs(connection)
-    return [TargetStatus(target, runs.get(target.name), settings.interval) for target in targets]
+    return [TargetStatus(target, runs.get(target.name), settings.interval, settings.jitter) for target in targets]
 
 
 def render_text(statuses: list[TargetStatus]) -> str:
+    """Each target's status as lines; what a run recorded from manifests, the code or the database (job
+    names, values, messages) goes through `printable`, so it cannot act on a terminal or a CI log."""
     lines = []
     for status in statuses:
         data = status.as_json()
@@ -90,24 +107,29 @@ def render_text(statuses: list[TargetStatus]) -> str:
                      f"revision {(data['revision'] or '-')[:12]}")  # fmt: skip
         if data["last_run_at"]:
             idle = plural(data["idle_ticks"], "idle tick")
-            lines.append(f"  last run {data['last_run_at']} ({data['action']}: {data['message']}); "
+            lines.append(f"  last run {data['last_run_at']} ({data['action']}: {printable(data['message'])}); "
                          f"checked {data['last_checked_at']}, {idle} since")  # fmt: skip
             lines.append(f"  next run about {data['next_run_at']}")
+        if data["overdue"]:
+            lines.append(f"  overdue: no tick has checked this target since {data['last_checked_at']}: is the loop "
+                         "running, can it reach its broker, do its workers finish their ticks?")  # fmt: skip
         for entry in data["drift"]:
-            who = f" ({entry['attribution']})" if entry.get("attribution") else ""
-            what = entry["job"] or entry.get("queue")
+            who = f" ({printable(entry['attribution'])})" if entry.get("attribution") else ""
+            what = printable(str(entry["job"] or entry.get("queue")))
             lines.append(f"  drift: {what} {entry['field'] or ''}: {_yaml(entry['actual'])}, "
                          f"wanted {_yaml(entry['desired'])}{who}")  # fmt: skip
         for entry in data["healed"]:
-            who = f" ({entry['attribution']})" if entry.get("attribution") else ""
-            lines.append(f"  healed: {entry['job'] or entry.get('queue')} {entry['field'] or ''}: "
+            who = f" ({printable(entry['attribution'])})" if entry.get("attribution") else ""
+            what = printable(str(entry["job"] or entry.get("queue")))
+            lines.append(f"  healed: {what} {entry['field'] or ''}: "
                          f"{_yaml(entry['actual'])} -> {_yaml(entry['desired'])}{who}")  # fmt: skip
         for entry in data["pending"]:
-            lines.append(f"  pending: {entry['job']} step {entry['step']}: {entry['reason']} ({entry['location']})")
+            lines.append(f"  pending: {printable(entry['job'])} step {entry['step']}: {printable(entry['reason'])} "
+                         f"({printable(entry['location'])})")  # fmt: skip
         for error in data["errors"]:
-            where = f"{error['location']}: " if error.get("location") else ""
+            where = f"{printable(error['location'])}: " if error.get("location") else ""
             kind = "transient" if error.get("transient") else "error"
-            lines.append(f"  {kind}: {where}{error['message']}")
+            lines.append(f"  {kind}: {where}{printable(error['message'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -120,4 +142,4 @@ def _yaml(value: object) -> str:
         return "null"
     if isinstance(value, list):
         return "[" + ", ".join(_yaml(v) for v in value) + "]"
-    return str(value)
+    return printable(str(value))

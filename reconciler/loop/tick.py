@@ -16,6 +16,12 @@ is nothing to do and what the policy allows:
   with their locations, not retried until the revision or the code changes. Unreachable databases and
   remotes are transient: recorded when the database answers, and raised as TransientTickError so the
   Celery task retries with backoff.
+- **A tick that died.** When the tick lock says the tick before this one never finished (its worker was
+  killed mid-tick; loop/lock.py), this tick does not take the idle shortcut, and its run's message says
+  so. Whatever the dead tick had written was in a transaction the database rolled back: nothing of it
+  was applied, and this tick applies it once.
+
+Every message a run records has its URL passwords masked (config.mask_url).
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from reconciler.apply import ApplyOptions, LockHeldError, apply, read_actual, utc_now
+from reconciler.apply import ApplyFailedError, ApplyOptions, LockHeldError, apply, read_actual, utc_now
+from reconciler.audit.gather import run_audit
+from reconciler.audit.render import audit_document
+from reconciler.audit.types import AuditSettings
 from reconciler.config import Policy, Settings, Target, mask_url
 from reconciler.diagnostics import InputError, NbjobsError, plural
 from reconciler.discovery.apps import app_directory
@@ -94,7 +103,9 @@ class _Run:
     pending: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     preflight: dict[str, Any] | None = None
+    audit: dict[str, Any] | None = None  # with audit = true: the audit's JSON document
     interval: float | None = None
+    interrupted: str | None = None  # the tick before this one died mid-tick: its owner and start (loop/lock.py)
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -144,9 +155,11 @@ def code_roots(target: Target) -> list[Path]:
     return roots
 
 
-def run_tick(settings: Settings, target: Target, clock: Callable[[], datetime] = utc_now) -> TickOutcome:
-    """One tick; records its run in nbjobs' history and returns what it did."""
-    run = _Run(target, clock(), time.monotonic(), interval=settings.interval)
+def run_tick(settings: Settings, target: Target, clock: Callable[[], datetime] = utc_now, *,
+             interrupted: str | None = None) -> TickOutcome:  # fmt: skip
+    """One tick; records its run in nbjobs' history and returns what it did. `interrupted` names the
+    tick before this one when it died mid-tick (the tick lock's Lease says so)."""
+    run = _Run(target, clock(), time.monotonic(), interval=settings.interval, interrupted=interrupted)
     engine = engine_for(target)
     try:
         spec = remote_spec(settings, target)
@@ -154,19 +167,34 @@ def run_tick(settings: Settings, target: Target, clock: Callable[[], datetime] =
     except RemoteError as exc:
         return _failed(engine, run, clock, str(exc), transient=exc.transient)
     run.code_fingerprint = code_fingerprint(code_roots(target))
-    try:
+
+    def idle_check() -> TickOutcome | None:
         with engine.connect() as connection:
             run.rows_fingerprint = rows_fingerprint(connection)
             previous = last_run(connection, target.name)
-            if previous is not None and _idle(previous, run, target):
+            if previous is not None and run.interrupted is None and _idle(previous, run, target):
                 heartbeat(connection, previous.id, clock())
                 connection.commit()
                 idle = _outcome_of(previous, "idle")
                 since = f"nothing changed since the run of {previous.started_at:%Y-%m-%d %H:%M:%S} UTC"
                 return replace(idle, message=f"{since} ({previous.state}: {previous.message})")
+        return None
+
+    try:
+        try:
+            idle = idle_check()
+        except DBAPIError as exc:
+            # A pooled connection the server cut since the last tick (it restarted, or ended idle sessions):
+            # the others in the pool are as dead; drop them all, and try once more on a new connection.
+            if not exc.connection_invalidated:
+                raise
+            engine.dispose()
+            idle = idle_check()
     except SQLAlchemyError as exc:
         missing = _unreadable(engine)
         return _failed(engine, run, clock, missing or _database_message(exc), transient=missing is None)
+    if idle is not None:
+        return idle
     return _full_tick(settings, target, engine, spec, run, clock)
 
 
@@ -210,7 +238,7 @@ def _full_tick(
     short = run.revision[:SHORT]
     try:
         cache = ensure_fetched(spec, settings.cache_dir, run.revision)
-        desired, _notes = read_manifests(spec, cache, run.revision)
+        desired, _notes = read_manifests(spec, cache, run.revision, settings.manifest_limits())
     except RemoteError as exc:
         return _failed(engine, run, clock, str(exc), transient=exc.transient)
     except InputError as exc:
@@ -224,6 +252,8 @@ def _full_tick(
             snapshot, state = read_actual(connection, desired, engine.url.render_as_string(hide_password=True), clock())
             current = plan(desired, discovery, snapshot, plan_settings, state)
             run.drift = _drift(connection, current)
+            if settings.audit:  # in the same transaction: the facts of the snapshot's moment
+                run.audit = _audited(connection, settings, target, desired, discovery, snapshot, run, clock())
         if settings.preflight:
             run.preflight = _readiness(settings, desired, snapshot, current)
     except InputError as exc:
@@ -264,6 +294,8 @@ def _heal(
         return _record(engine, run, clock, "drifted", "drifted", "locked", str(exc))
     except InputError as exc:
         return _invalid(engine, run, clock, "the apply was refused", exc)
+    except ApplyFailedError as exc:  # the database failed under the apply (rolled back): the next try finishes it
+        return _failed(engine, run, clock, str(exc), transient=True)
     except NbjobsError as exc:
         return _failed(engine, run, clock, str(exc), transient=False)
     except SQLAlchemyError as exc:
@@ -292,6 +324,24 @@ def _readiness(settings: Settings, desired: DesiredState, snapshot: Snapshot, cu
                            broker_display=mask_url(broker) if broker else None,
                            timeout=settings.preflight_timeout)  # fmt: skip
     return preflight_document(report)
+
+
+def _audited(
+    connection: Connection,
+    settings: Settings,
+    target: Target,
+    desired: DesiredState,
+    discovery: Discovery,
+    snapshot: Snapshot,
+    run: _Run,
+    now: datetime,
+) -> dict[str, Any]:
+    """`nbjobs audit` on the run's inputs, for its record and the nbjobs_audit_findings metric."""
+    audit_settings = AuditSettings(unused_days=settings.audit_unused_days,
+                                   module_threshold=settings.audit_module_threshold,
+                                   default_queue=target.default_queue)  # fmt: skip
+    report = run_audit(connection, desired, discovery, snapshot, audit_settings, now)
+    return audit_document(report, revision=run.revision[:SHORT] if run.revision else None)
 
 
 def _drift(connection: Connection, current: Plan) -> list[dict[str, Any]]:
@@ -350,6 +400,7 @@ def _invalid(engine: Engine, run: _Run, clock: Callable[[], datetime], what: str
 
 
 def _failed(engine: Engine, run: _Run, clock: Callable[[], datetime], message: str, *, transient: bool) -> TickOutcome:
+    message = mask_url(message)
     run.errors = [{"message": message, "location": None, "transient": transient}]
     # Best effort: the database that failed, or one without nbjobs' tables, cannot record it either.
     outcome = _record(engine, run, clock, "error", "error", "failed", message, permanent=not transient,
@@ -373,13 +424,17 @@ def _record(
     best_effort: bool = False,
 ) -> TickOutcome:
     finished = clock()
+    if run.interrupted:
+        message += f"; the tick before this one ({run.interrupted}) did not finish: its worker died mid-tick"
+    message = mask_url(message)
+    run.errors = [{**error, "message": mask_url(str(error["message"]))} for error in run.errors]
     record = RunRecord(
         id=uuid4(), target=run.target.name, started_at=run.started_at, finished_at=finished,
         duration_seconds=time.monotonic() - run.began, host=socket.gethostname(), revision=run.revision,
         policy=run.target.policy.value, prune=run.target.prune, state=state, observed=observed, action=action,
         message=message, rows_fingerprint=run.rows_fingerprint, code_fingerprint=run.code_fingerprint,
         permanent_error=permanent, drift=run.drift, pending=run.pending, errors=run.errors, apply_id=apply_id,
-        preflight=run.preflight, interval_seconds=run.interval,
+        preflight=run.preflight, audit=run.audit, interval_seconds=run.interval,
     )  # fmt: skip
     try:
         with engine.begin() as connection:

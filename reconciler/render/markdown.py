@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.diagnostics import Location
+from reconciler.diagnostics import Location, printable
 from reconciler.gitrev import RevisionError, open_repository
 from reconciler.manifest.types import PinValue
 from reconciler.plan.operations import (
@@ -78,7 +78,7 @@ class Block:
             )
         body = "\n\n".join(parts)
         if self.fold:
-            return f"<details><summary><b>{html.escape(self.title)}</b></summary>\n\n{body}\n\n</details>"
+            return f"<details><summary><b>{inline_html(self.title)}</b></summary>\n\n{body}\n\n</details>"
         return f"{heading} {self.title}\n\n{body}"
 
 
@@ -145,10 +145,12 @@ def _render(comment: Comment, blocks: Sequence[Block], shown: dict[str, int], li
 
 def code(text: str, *, table: bool = True, limit: int = CELL_LIMIT) -> str:
     """`text` as an inline code span that cannot break out of a table cell or a line (an empty text is
-    `""`: an empty span is no span in Markdown, only two stray backticks)."""
+    `""`: an empty span is no span in Markdown, only two stray backticks). Inside a span HTML is text and
+    an @mention pings no one; control characters are shown as escapes (the comment is also printed in
+    pipeline logs)."""
     if not text:
         return '`""`'
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "⏎")
+    text = printable(text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "⏎"))
     if len(text) > limit:
         text = f"{text[: limit - 1]}…"
     if table:
@@ -161,13 +163,30 @@ def code(text: str, *, table: bool = True, limit: int = CELL_LIMIT) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")  # `$`: GitHub renders $...$ as math
+# An @mention as GitHub finds one: `@` not after a letter or digit (an e-mail address is no mention),
+# before a user, an organisation or `org/team`.
+_MENTION = re.compile(r"(?<![A-Za-z0-9])@(?=[A-Za-z0-9])")
+ZERO_WIDTH_JOINER = "\u200d"
 
 
 def plain(text: str) -> str:
-    """Free text (a `why`, a note) shown as text: Markdown and HTML in it are not interpreted."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", " ")
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;"))
+    """Free text (a `why`, a note) shown as text on one line: Markdown and HTML in it are not interpreted,
+    and an @mention in it pings no one."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _one_line(text).replace("&", "&amp;"))
+
+
+def inline_html(text: str) -> str:
+    """Free text inside an HTML element of the comment (a <summary>): tags escaped, on one line, and an
+    @mention in it pings no one."""
+    return html.escape(_one_line(text))
+
+
+def _one_line(text: str) -> str:
+    """`text` on one line, its control characters shown as escapes, its @mentions broken by a zero-width
+    joiner after the `@` (shown the same; GitHub no longer sees a name to notify)."""
+    text = printable(text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", " "))
+    return _MENTION.sub("@" + ZERO_WIDTH_JOINER, text)
 
 
 def value(v: PinValue | None, *, table: bool = True) -> str:
@@ -328,9 +347,9 @@ def _job_item(ops: Sequence[SetField | SetEnabled], fold: bool, ctx: PlanContext
         rows.append(row([code(name), change, verdict, _provenance(op.provenance, ctx)]))
     whys = dict.fromkeys(w for op in ops if (w := op.why if isinstance(op, SetEnabled) else op.provenance.why))
     why = "".join(f"\n\nWhy: {plain(w)}" for w in whys)
-    name = f" ({html.escape(job.name)})" if job.name != job.class_path.rpartition(".")[2] else ""
+    name = f" ({inline_html(job.name)})" if job.name != job.class_path.rpartition(".")[2] else ""
     if fold:
-        summary = f"<code>{html.escape(job.class_path)}</code>{name}: {plural(len(ops), 'change')}"
+        summary = f"<code>{inline_html(job.class_path)}</code>{name}: {plural(len(ops), 'change')}"
         return f"<details><summary>{summary}</summary>\n\n" + "\n".join(rows) + f"{why}\n\n</details>"
     title = f"**{code(job.class_path, table=False)}**" + (f" ({plain(job.name)})" if name else "")
     return title + "\n\n" + "\n".join(rows) + why

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.diagnostics import plural
+from reconciler.diagnostics import plural, printable
 from reconciler.preflight.types import PreflightReport, QueueReadiness, Readiness
 from reconciler.render.markdown import Block, code, plain, row, table
 from reconciler.render.text import Style
@@ -18,10 +18,14 @@ def preflight_text(report: PreflightReport, style: Style) -> str:
     lines = ["", style("Queue readiness:", "bold")]
     for queue in report.queues:
         word, colour = _MARKS[queue.readiness]
-        lines.append(f"  {style(f'{word:<9}', colour)} {queue.use.name} ({queue.use.queue_type}): {queue.summary}")
-        lines.append(f"            jobs: {_jobs(queue)}")
+        # Queue names come from manifests and the database, details from brokers and clusters: printable.
+        head = f"{printable(queue.use.name)} ({printable(queue.use.queue_type)}): {printable(queue.summary)}"
+        lines.append(f"  {style(f'{word:<9}', colour)} {head}")
+        lines.append(f"            jobs: {printable(_jobs(queue))}")
         lines += [
-            f"            {c.name}: {c.detail}" for c in queue.checks if c.ok is not True and c.detail != queue.summary
+            f"            {c.name}: {printable(c.detail)}"
+            for c in queue.checks
+            if c.ok is not True and c.detail != queue.summary
         ]
     if not report.queues:
         lines.append("  no queue is routed to by the managed jobs")
@@ -31,8 +35,8 @@ def preflight_text(report: PreflightReport, style: Style) -> str:
 
 
 def preflight_block(report: PreflightReport) -> Block:
-    items = tuple(row([code(q.use.name), q.use.queue_type, _MARKS[q.readiness][0], plain(q.summary), plain(_jobs(q))])
-                  for q in report.queues)  # fmt: skip
+    items = tuple(row([code(q.use.name), plain(q.use.queue_type), _MARKS[q.readiness][0], plain(q.summary),
+                       plain(_jobs(q))]) for q in report.queues)  # fmt: skip
     return Block("preflight", "Queue readiness", items, lead=table(["queue", "type", "readiness", "detail", "jobs"]),
                  priority=80, unit="queues")  # fmt: skip
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from reconciler.diagnostics import printable
 from reconciler.manifest.types import PinValue
 from reconciler.plan.operations import (
     CreateQueue,
@@ -37,29 +38,34 @@ def plain(text: str, _colour: str) -> str:
 
 
 def render_text(plan: Plan, *, style: Style = plain, header: str = "") -> str:
-    """Terraform's signs: `+` creates, `~` changes, `-` deletes; a line only for what changes."""
+    """Terraform's signs: `+` creates, `~` changes, `-` deletes; a line only for what changes.
+
+    Every text that comes from a manifest, the code or the database is shown through `printable` (or
+    quoted by `format_value`): none can start a line of its own or act on the terminal."""
     lines: list[str] = [header] if header else []
     if plan.is_empty:
         lines.append(style("No changes.", "bold") + " The database matches the manifests and the code.")
     for op in plan.operations:
         if isinstance(op, CreateQueue):
             where = f"  ({op.location})" if op.location else ""
-            lines.append(style(f"  + queue {op.name} ({op.queue_type})", "green") + f"  {op.reason}{where}")
+            created = style(f"  + queue {printable(op.name)} ({op.queue_type})", "green")
+            lines.append(f"{created}  {printable(op.reason)}{where}")
             if op.description:
                 lines.append(f"      + description: {format_value(op.description)}")
         elif isinstance(op, UpdateQueue):
-            lines.append(style(f"  ~ queue {op.name}", "yellow") + f"  ({op.location})")
+            lines.append(style(f"  ~ queue {printable(op.name)}", "yellow") + f"  ({op.location})")
             lines += [f"      ~ {column}: {format_value(before)} -> {format_value(after)}"
                       for column, before, after in op.changes]  # fmt: skip
     for job_ops in _by_job(plan):
         first = job_ops[0]
         deleted = any(isinstance(op, DeleteJob) for op in job_ops)
         sign, colour = ("-", "red") if deleted else ("~", "yellow")
-        lines.append(style(f"  {sign} job {first.job.class_path}", colour) + f"  ({format_value(first.job.name)})")
+        lines.append(style(f"  {sign} job {printable(first.job.class_path)}", colour)
+                     + f"  ({format_value(first.job.name)})")  # fmt: skip
         for op in job_ops:
             lines += _job_lines(op, style)
         whys = dict.fromkeys(w for op in job_ops if (w := _why(op)))
-        lines += [f"      why: {why}" for why in whys]
+        lines += [f"      why: {printable(why)}" for why in whys]
     lines += _retirement_lines(plan, style)
     lines += _permission_lines(plan, style)
     if plan.notes:
@@ -87,7 +93,7 @@ def _permission_lines(plan: Plan, style: Style) -> list[str]:
     lines = ["", style("Permissions needed to apply as a Nautobot user (--as):", "bold")]
     for permission, objects in grouped.items():
         objects.sort()
-        shown = ", ".join(objects[:3]) + (f" and {len(objects) - 3} more" if len(objects) > 3 else "")
+        shown = printable(", ".join(objects[:3])) + (f" and {len(objects) - 3} more" if len(objects) > 3 else "")
         lines.append(f"  - {permission}: {shown}")
     return lines
 
@@ -113,10 +119,10 @@ def _retirement_lines(plan: Plan, style: Style) -> list[str]:
         return []
     lines = ["", style("Retirements:", "bold")]
     for r in shown:
-        lines.append(f"  {r.class_path}: step {r.step} ({r.step_name})  ({r.location})")
-        lines += [style(f"      blocked: {blocker}", "red") for blocker in r.blockers]
+        lines.append(f"  {printable(r.class_path)}: step {r.step} ({r.step_name})  ({r.location})")
+        lines += [style(f"      blocked: {printable(blocker)}", "red") for blocker in r.blockers]
         if r.step < 6:
-            lines.append(f"      next run: {r.next_run}")
+            lines.append(f"      next run: {printable(r.next_run)}")
     return lines
 
 
@@ -137,11 +143,13 @@ def _job_lines(op: JobOp, style: Style) -> list[str]:
         return [style("      - delete the record", "red")
                 + f", with its buttons and hooks ({results_phrase(op.results, op.purge_results)})"]  # fmt: skip
     if isinstance(op, DisableReceivers):
-        names = ", ".join(r.name for r in (*op.buttons, *op.hooks))
+        names = printable(", ".join(r.name for r in (*op.buttons, *op.hooks)))
         return [style("      ~ disable buttons and hooks:", "red") + f" {names}"]
     if isinstance(op, DisableSchedules):
-        canceled = f"; cancel the approval of {', '.join(a.name for a in op.approvals)}" if op.approvals else ""
-        return [style("      ~ disable schedules:", "red") + f" {', '.join(s.name for s in op.schedules)}{canceled}"]
+        approvals = printable(", ".join(a.name for a in op.approvals))
+        canceled = f"; cancel the approval of {approvals}" if op.approvals else ""
+        schedules = printable(", ".join(s.name for s in op.schedules))
+        return [style("      ~ disable schedules:", "red") + f" {schedules}{canceled}"]
     if isinstance(op, SetEnabled):
         colour = "green" if op.after else "red"
         change = f"{format_value(op.before)} -> {format_value(op.after)}"
@@ -156,7 +164,7 @@ def _job_lines(op: JobOp, style: Style) -> list[str]:
         line = f"      ~ {op.field}: {format_value(op.before)} -> {format_value(op.after)}   [{op.verdict}{flag}]"
     lines = [line, "          " + _provenance(op.provenance)]
     if op.remark:
-        lines.append(f"          note: {op.remark}")
+        lines.append(f"          note: {printable(op.remark)}")
     return lines
 
 
@@ -184,9 +192,9 @@ def _provenance(p: Provenance) -> str:
 
 
 def _note_line(note: Note) -> str:
-    subject = f"{note.job}: " if note.job else ""
+    subject = f"{printable(note.job)}: " if note.job else ""
     where = f" ({note.location})" if note.location else ""
-    return f"  - [{note.kind}] {subject}{note.message}{where}"
+    return f"  - [{note.kind}] {subject}{printable(note.message)}{where}"
 
 
 def format_value(value: PinValue | None) -> str:
@@ -195,9 +203,10 @@ def format_value(value: PinValue | None) -> str:
     if value is None:
         return "null"
     if isinstance(value, tuple):
-        return "[" + ", ".join(value) + "]"
+        return "[" + printable(", ".join(value)) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
+    # JSON's quoting escapes the C0 controls; printable the rest (DEL, C1's CSI, bidi overrides).
+    return printable(json.dumps(value, ensure_ascii=False)) if isinstance(value, str) else str(value)

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from reconciler.diagnostics import plural
+from reconciler.diagnostics import plural, printable
 from reconciler.plan.document import plan_document
 from reconciler.plan.summary import Summary
 from reconciler.render import markdown as md
@@ -27,9 +27,10 @@ def summary_line(review: Review) -> str:
 
 
 def render_diff_text(review: Review, *, style: Style = plain) -> str:
-    lines = [style(f"nbjobs diff: base {review.base.label} -> head {review.head.label}", "bold")]
+    ends = f"nbjobs diff: base {printable(review.base.label)} -> head {printable(review.head.label)}"
+    lines = [style(ends, "bold")]
     if review.notes:
-        lines += ["", style("Notes:", "bold"), *(f"  - {note}" for note in review.notes)]
+        lines += ["", style("Notes:", "bold"), *(f"  - {printable(note)}" for note in review.notes)]
     lines += ["", style("Desired state (manifests):", "bold")]
     lines += [line for change in review.desired for line in _entry_lines(change, style)] or ["  No changes."]
     lines += ["", style("Job code:", "bold")]
@@ -51,25 +52,27 @@ _COLOURS = {Change.ADDED: "green", Change.REMOVED: "red", Change.CHANGED: "yello
 
 def _entry_lines(change: EntryChange, style: Style) -> list[str]:
     where = f"  ({change.location})" if change.location else ""
-    lines = [style(f"  {change.change.sign} {change.section.noun} {change.key}", _COLOURS[change.change]) + where]
+    lines = [style(f"  {change.change.sign} {change.section.noun} {printable(change.key)}", _COLOURS[change.change])
+             + where]  # fmt: skip
     lines += [_field_line(f, change.change) for f in change.fields]
     return lines
 
 
 def _code_lines(change: CodeChange, style: Style) -> list[str]:
     where = f"  ({change.location})" if change.location else ""
-    lines = [style(f"  {change.change.sign} {change.class_path}", _COLOURS[change.change]) + where]
+    lines = [style(f"  {change.change.sign} {printable(change.class_path)}", _COLOURS[change.change]) + where]
     lines += [_field_line(f, change.change) for f in change.fields]
     return lines
 
 
 def _field_line(field: FieldChange, change: Change) -> str:
+    name = printable(field.field)
     if change is Change.ADDED:
-        text = f"{field.field}: {_fmt(field.after)}"
+        text = f"{name}: {_fmt(field.after)}"
     elif change is Change.REMOVED:
-        text = f"{field.field}: {_fmt(field.before)}"
+        text = f"{name}: {_fmt(field.before)}"
     else:
-        text = f"{field.field}: {_fmt(field.before)} -> {_fmt(field.after)}"
+        text = f"{name}: {_fmt(field.before)} -> {_fmt(field.after)}"
     where = f"   ({field.location})" if field.location and change is Change.CHANGED else ""
     return f"      {text}{where}"
 

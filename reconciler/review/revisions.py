@@ -16,6 +16,7 @@ from reconciler.discovery.sources import discover
 from reconciler.discovery.types import Discovery
 from reconciler.fields import DEFAULT_QUEUE_NAME
 from reconciler.gitrev import Materialized, Relocator, Repository, Revision, RevisionError, relocate
+from reconciler.manifest.limits import ManifestLimits
 from reconciler.manifest.load import MANIFEST_SUFFIXES, load_manifests
 from reconciler.manifest.types import DesiredState
 from reconciler.review.types import Side
@@ -32,6 +33,7 @@ class Sources:
     git_root: Path | None = None
     apps: tuple[str, ...] = ()
     default_queue: str = DEFAULT_QUEUE_NAME
+    limits: ManifestLimits = field(default_factory=ManifestLimits)  # what the manifests may hold
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Loaded:
 
 def load_worktree(repo: Repository, sources: Sources) -> Loaded:
     """The files on disk, as `nbjobs plan` reads them; notes the uncommitted ones among the sources."""
-    desired = load_manifests(list(sources.manifests))
+    desired = load_manifests(list(sources.manifests), sources.limits)
     discovery = discover(jobs_root=sources.jobs_root, git_root=sources.git_root, apps=list(sources.apps),
                          default_queue=sources.default_queue)  # fmt: skip
     inside = [rel for path in _source_paths(sources) if (rel := repo.relative(path)) is not None]
@@ -87,7 +89,7 @@ def load_revision(repo: Repository, revision: Revision, sources: Sources, role: 
         desired = DesiredState()
         if present:
             try:
-                desired = relocate(load_manifests(present), fix)
+                desired = relocate(load_manifests(present, sources.limits), fix)
             except InputError as exc:
                 raise InputError(relocate(exc.diagnostics, fix)) from None
         where: dict[str, Path | None] = {}
