@@ -19,7 +19,7 @@ import tomllib
 import zoneinfo
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -40,11 +40,13 @@ from pydantic_settings import (
 
 from reconciler.diagnostics import NbjobsError, plural
 from reconciler.fields import DEFAULT_QUEUE_NAME
+from reconciler.manifest.limits import MAX_DEPTH_CEILING, ManifestLimits
 from reconciler.nautobot.connect import nautobot_env_url
 from reconciler.preflight.kubernetes import KubernetesSettings
 
 DEFAULT_CONFIG_FILE = Path("nbjobs.toml")
 LOOP_QUEUE = "nbjobs"  # the loop's own Celery queue, never one of Nautobot's
+_LIMITS = ManifestLimits()  # the defaults of the manifest_max_* settings
 
 
 class Policy(StrEnum):
@@ -172,6 +174,21 @@ class Settings(BaseSettings):
     git_password: SecretStr | None = Field(None, description="password or token for the manifests remote")
     targets: tuple[TargetSettings, ...] = Field((), description="a fleet: one entry per Nautobot")
 
+    # What the manifests may hold (reconciler/manifest/limits.py): far above real manifests; past one,
+    # reading stops with one located error that names the setting.
+    manifest_max_file_bytes: int = Field(_LIMITS.max_file_bytes, ge=1, description="bytes of one manifest file")
+    manifest_max_total_bytes: int = Field(_LIMITS.max_total_bytes, ge=1,
+                                          description="bytes of all the manifest files together")  # fmt: skip
+    manifest_max_files: int = Field(_LIMITS.max_files, ge=1, description="manifest files read in one run")
+    manifest_max_scalar_length: int = Field(_LIMITS.max_scalar_length, ge=1,
+                                            description="characters of one YAML scalar (a value or a key)")  # fmt: skip
+    manifest_max_depth: int = Field(_LIMITS.max_depth, ge=1, le=MAX_DEPTH_CEILING,
+                                    description="levels of nested lists and mappings (a manifest uses 5)")  # fmt: skip
+    manifest_max_values: int = Field(_LIMITS.max_values, ge=1, description="YAML values of all the manifests, "
+                                     "an alias counted as the values it repeats (stops a billion laughs)")  # fmt: skip
+    manifest_max_entries: int = Field(_LIMITS.max_entries, ge=1,
+                                      description="queues, jobs and retire entries of all the manifests")  # fmt: skip
+
     # Preflight: what runs the queues (named after Nautobot's settings of the same meaning).
     preflight: bool = Field(False, description="the loop checks queue readiness on every run that plans")
     preflight_timeout: float = Field(3.0, gt=0, description="seconds to wait for workers and the API server")
@@ -189,6 +206,12 @@ class Settings(BaseSettings):
                                               description="KUBERNETES_SSL_CA_CERT_PATH")  # fmt: skip
     nautobot_config: str = Field(str(Path.home() / ".nautobot" / "nautobot_config.py"),
                                  description="NAUTOBOT_CONFIG: the --config= of the Job")  # fmt: skip
+
+    # The audit (`nbjobs audit`, and the loop's runs with `audit = true`).
+    audit: bool = Field(False, description="the loop audits on every run that plans and records the findings")
+    audit_unused_days: int = Field(90, ge=1, description="days without a run after which an enabled job is idle")
+    audit_module_threshold: int = Field(3, ge=2, description="jobs of one module with the same override from "
+                                        "which the audit suggests setting it in the code")  # fmt: skip
 
     @field_validator("targets")
     @classmethod
@@ -246,6 +269,10 @@ class Settings(BaseSettings):
             suspend=pick(entry.suspend, self.suspend),
             user=pick(entry.user, self.user),
         )
+
+    def manifest_limits(self) -> ManifestLimits:
+        """The manifest_max_* settings, as the manifest loader takes them."""
+        return ManifestLimits(**{item.name: getattr(self, f"manifest_{item.name}") for item in fields(ManifestLimits)})
 
     def kubernetes(self) -> KubernetesSettings:
         """The Kubernetes side of preflight, as Nautobot's settings of the same names describe it."""

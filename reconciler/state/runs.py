@@ -42,6 +42,7 @@ class RunRecord:
     pending: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     preflight: dict[str, Any] | None = None
+    audit: dict[str, Any] | None = None  # the audit's JSON document, when the loop audits
     apply_id: UUID | None = None
     last_checked_at: datetime | None = None  # defaults to finished_at
     idle_ticks: int = 0
@@ -56,11 +57,11 @@ def record_run(connection: Connection, run: RunRecord) -> None:
 
 # What the idle check compares: not the drift, pending and errors, whose JSON can be large and would be
 # decoded on every idle tick for nothing.
-_HEAD_COLUMNS = [c for c in nbjobs_run.c if c.name not in ("drift", "pending", "errors", "preflight")]
+_HEAD_COLUMNS = [c for c in nbjobs_run.c if c.name not in ("drift", "pending", "errors", "preflight", "audit")]
 
 
 def last_run(connection: Connection, target: str) -> RunRecord | None:
-    """The newest run of `target`, in one query, without its drift, pending, errors and preflight."""
+    """The newest run of `target`, in one query, without its drift, pending, errors, preflight and audit."""
     query = (
         select(*_HEAD_COLUMNS)
         .where(nbjobs_run.c.target == target)

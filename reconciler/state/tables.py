@@ -111,6 +111,7 @@ nbjobs_run = Table(
     Column("pending", JSON, nullable=False),  # [{job, step, reason}]
     Column("errors", JSON, nullable=False),  # [{message, location, transient}]
     Column("preflight", JSON, nullable=True),  # queue readiness, when the loop checks it
+    Column("audit", JSON, nullable=True),  # the audit's findings, when the loop audits (audit = true)
     Column("apply_id", Uuid(), ForeignKey("nbjobs_apply.id"), nullable=True),
     Index("nbjobs_run_target_started", "target", "started_at"),
 )
