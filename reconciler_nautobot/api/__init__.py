@@ -1,0 +1,1 @@
+"""Read-only REST endpoints under /api/plugins/nbjobs/ (reconciler_nautobot.api.urls)."""
