@@ -24,6 +24,7 @@ from reconciler import __version__
 from reconciler.diagnostics import InputError, NbjobsError, plural
 from reconciler.discovery.types import Discovery
 from reconciler.fields import FIELD_TYPES, OVERRIDABLE_FIELDS
+from reconciler.manifest.limits import ManifestLimitError, ManifestLimits
 from reconciler.manifest.load import load_manifests
 from reconciler.manifest.types import QueueType
 from reconciler.manifest.yamlsource import yaml11_note
@@ -113,7 +114,13 @@ def export_manifests(
     return Export(files, len(selected), len(queues), tuple(notes))
 
 
-def verify(export: Export, snapshot: Snapshot, discovery: Discovery, settings: PlanSettings | None = None) -> Plan:
+def verify(
+    export: Export,
+    snapshot: Snapshot,
+    discovery: Discovery,
+    settings: PlanSettings | None = None,
+    limits: ManifestLimits | None = None,
+) -> Plan:
     """Load the exported text with the strict loader and plan it against the same snapshot and code.
     The plan must be empty; a manifest the loader rejects, or a plan with changes, is an error."""
     with tempfile.TemporaryDirectory(prefix="nbjobs-export-") as scratch:
@@ -123,8 +130,10 @@ def verify(export: Export, snapshot: Snapshot, discovery: Discovery, settings: P
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(file.text, encoding="utf-8")
         try:
-            desired = load_manifests([root])
+            desired = load_manifests([root], limits)
             result = plan(desired, discovery, snapshot, settings)
+        except ManifestLimitError as exc:  # not a bug: the database holds more than manifests may (a setting)
+            raise NbjobsError(f"the exported manifests would not load: {exc.diagnostics[0].message}") from None
         except (InputError, PlanningError) as exc:
             raise NbjobsError(f"the exported manifests do not load back (a bug in nbjobs export): {exc}") from None
     if not result.is_empty:

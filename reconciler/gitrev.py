@@ -35,11 +35,13 @@ def manifest_revision(paths: Sequence[Path]) -> str | None:
     uncommitted changes; None outside a repository (or where git itself is missing)."""
     if not paths:
         return None
+    start = paths[0].resolve()
+    if not any((folder / ".git").exists() for folder in (start, *start.parents)):
+        return None  # not in a repository: no need to import GitPython (a third of a second)
     try:
         import git  # GitPython fails at import time when no git executable exists
     except ImportError:
         return None
-    start = paths[0].resolve()
     try:
         repo = git.Repo(start if start.is_dir() else start.parent, search_parent_directories=True)
         commit = repo.head.commit.hexsha[:SHORT]

@@ -77,7 +77,7 @@ def test_json_plan_and_saved_plan(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert document["format_version"] == 1
     saved_document = json.loads(saved.read_text())
     assert {k: v for k, v in saved_document.items() if k not in ("saved", "digest")} == document
-    assert set(saved_document["saved"]) == {"database_identity", "sources_digest", "before"}
+    assert set(saved_document["saved"]) == {"database_identity", "sources_digest", "before", "ownership"}
     kinds = {op["type"] for op in document["operations"]}
     assert kinds == {"create_queue", "update_queue", "set_field", "set_enabled"}
     time_limit = next(op for op in document["operations"]

@@ -286,3 +286,11 @@ def test_the_migrations_create_exactly_the_tables_the_code_reads(db_engine: Engi
                        if not (d[0] == "remove_table" and not d[1].name.startswith("nbjobs_"))
                        and not (d[0] == "remove_table" and d[1].name == VERSION_TABLE)]  # fmt: skip
     assert differences == []
+
+
+def test_the_head_nbjobs_checks_for_is_alembics_head() -> None:
+    """Planning reads the head from the migrations' file names, so as not to load Alembic: it must be the
+    head Alembic computes from their revision links."""
+    from reconciler.state.migrate import alembic_head, head_revision
+
+    assert head_revision() == alembic_head()

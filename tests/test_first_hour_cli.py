@@ -28,8 +28,9 @@ from sqlalchemy import Engine, func, select, update
 
 from reconciler import __version__
 from reconciler.apply import ApplyOptions, apply_saved, saved
-from reconciler.cli import _leaf_parsers, build_parser, common, main
+from reconciler.cli import build_parser, common, main
 from reconciler.cli.common import ProgressReporter, progress_line
+from reconciler.cli.parser import leaf_parsers
 from reconciler.discovery.sources import discover
 from reconciler.manifest.load import load_manifests
 from reconciler.nautobot.connect import DatabaseTarget
@@ -248,7 +249,7 @@ def test_progress_on_a_terminal_is_a_rich_bar(capsys: pytest.CaptureFixture[str]
 def _leaves() -> list[argparse.ArgumentParser]:
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return _leaf_parsers(commands)
+    return leaf_parsers(commands)
 
 
 def test_completion_scripts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -151,6 +151,7 @@ def emitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, set[
                 QueueReadiness(QueueUse("heavy", "celery", (), ("audits.DeviceAudit",)), Readiness.NOT_READY,
                                "no worker"),
             ))),
+            audit={"summary": {"findings": 1, "by_kind": {"idle-job": 1, "redundant-override": 0}}},
         )  # fmt: skip
         with engine.begin() as connection:
             record_run(connection, run)

@@ -8,19 +8,19 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Engine
 
+from reconciler.cli.colour import colour_off
 from reconciler.config import Loaded, Target, load_settings
 from reconciler.diagnostics import Diagnostic, InputError, Location, NbjobsError, plural
 from reconciler.discovery.sources import discover
 from reconciler.discovery.types import Discovery
+from reconciler.manifest.limits import ManifestLimits
 from reconciler.manifest.load import load_manifests
 from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine, target_from_url
@@ -280,7 +280,12 @@ def manifests(args: argparse.Namespace) -> tuple[DesiredState, list[Path]]:
     paths: list[Path] = args.manifests or [DEFAULT_MANIFESTS]
     if not args.manifests and not DEFAULT_MANIFESTS.exists():
         raise NbjobsError("no manifests given and no manifests/ directory here; name manifest files or directories")
-    return load_manifests(paths), paths
+    return load_manifests(paths, manifest_limits(args)), paths
+
+
+def manifest_limits(args: argparse.Namespace) -> ManifestLimits:
+    """What the manifests may hold (the manifest_max_* settings)."""
+    return settings(args).settings.manifest_limits()
 
 
 def target(args: argparse.Namespace) -> DatabaseTarget:
@@ -316,25 +321,6 @@ def require_database(database: DatabaseTarget, engine: Engine | None = None) -> 
         print(f"warning: {identity.level_problem}: what nbjobs reads there may be wrong, and apply refuses to "
               "write to it", file=sys.stderr)  # fmt: skip
     return identity
-
-
-# --no-color, for the command being run (cli.main sets it around the handler).
-_NO_COLOR: ContextVar[bool] = ContextVar("nbjobs_no_color", default=False)
-
-
-@contextmanager
-def no_color(off: bool) -> Iterator[None]:
-    """Colour off while the block runs when `off` (the `--no-color` flag)."""
-    token = _NO_COLOR.set(off)
-    try:
-        yield
-    finally:
-        _NO_COLOR.reset(token)
-
-
-def colour_off() -> bool:
-    """`--no-color` or the NO_COLOR environment variable (https://no-color.org): no colour, even on a terminal."""
-    return _NO_COLOR.get() or bool(os.environ.get("NO_COLOR"))
 
 
 def style(stream: TextIO) -> Style:

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import shtab
 
+from reconciler.cli import catalog
+
 SHELLS = ("bash", "zsh")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    completion = commands.add_parser("completion", help="print the shell completion script for bash or zsh")
+    completion = catalog.add(commands, "completion")
     completion.add_argument("shell", choices=SHELLS, help="the shell the script is for")
     completion.set_defaults(handler=_completion)
 

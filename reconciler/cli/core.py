@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.apply import ApplyOptions, ApplyResult, applied_before, apply, apply_saved, read_actual, saved
-from reconciler.cli import common
+from reconciler.cli import catalog, common
 from reconciler.cli.preflight import readiness
 from reconciler.diagnostics import Diagnostic, InputError, Location, NbjobsError, Severity, did_you_mean
 from reconciler.discovery.types import Discovery
@@ -21,6 +21,7 @@ from reconciler.manifest.types import DesiredState
 from reconciler.nautobot.connect import DatabaseTarget, create_db_engine
 from reconciler.nautobot.records import Snapshot
 from reconciler.plan.operations import Plan
+from reconciler.plan.ownership import ownership
 from reconciler.plan.planner import PlanSettings, plan
 from reconciler.plan.summary import Summary, plural
 from reconciler.render.json import render_json
@@ -32,7 +33,7 @@ from reconciler.state.migrate import require_current
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    validate = commands.add_parser("validate", help="check manifests and job code (no database unless given)")
+    validate = catalog.add(commands, "validate")
     common.add_sources(validate, database=False)
     validate.add_argument("--strict", action="store_true",
                           help="warnings are errors (exit 1): for CI and pre-commit")  # fmt: skip
@@ -42,7 +43,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     common.add_quiet(validate)
     validate.set_defaults(handler=_validate)
 
-    plan_ = commands.add_parser("plan", help="show what apply would change")
+    plan_ = catalog.add(commands, "plan")
     common.add_sources(plan_)
     plan_.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                        help="output format (default text; markdown for a pull-request comment)")  # fmt: skip
@@ -55,9 +56,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_mass_delete(plan_)
     plan_.set_defaults(handler=_plan)
 
-    apply_ = commands.add_parser(
-        "apply", help="carry the plan out in one transaction (MANIFESTS..., or one saved plan FILE.json)"
-    )
+    apply_ = catalog.add(commands, "apply")
     common.add_sources(apply_)
     common.add_yes(apply_, "apply without asking")
     common.add_format(apply_)
@@ -71,10 +70,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         help="Nautobot user recorded in the change log (default NBJOBS_USER)")  # fmt: skip
     apply_.set_defaults(handler=_apply)
 
-    schema = commands.add_parser("schema", help="print the manifests' JSON Schema")
+    schema = catalog.add(commands, "schema")
     schema.set_defaults(handler=_schema)
 
-    sandbox = commands.add_parser("sandbox", help="create or refresh the embedded sandbox database")
+    sandbox = catalog.add(commands, "sandbox")
     common.add_code_sources(sandbox)
     common.add_database(sandbox)
     sandbox.set_defaults(handler=_sandbox)
@@ -244,8 +243,11 @@ def _current_plan(args: argparse.Namespace, *, save: bool = False) -> _Planned:
         with engine.connect().execution_options(**isolation) as connection, connection.begin():
             snapshot, state = read_actual(connection, desired, target.display_url)
             current = plan(desired, discovery, snapshot, settings, state)
-            sources = saved.sources_digest(desired, discovery)
-            document = saved.build(connection, current, revision=revision, sources=sources) if save else None
+            document = None
+            if save:  # (the digest walks every value of the sources: only a saved plan needs it)
+                sources = saved.sources_digest(desired, discovery)
+                owned = ownership(desired, discovery, snapshot, current, settings)  # recorded when applied
+                document = saved.build(connection, current, revision=revision, sources=sources, ownership=owned)
     finally:
         engine.dispose()
     return _Planned(current, desired, discovery, target, revision, document, snapshot)

@@ -18,9 +18,10 @@ from typing import Any
 
 import yaml
 
-from reconciler.cli import common
-from reconciler.diagnostics import Diagnostic, Location, Severity
+from reconciler.cli import catalog, common
+from reconciler.diagnostics import Diagnostic, Location, Severity, printable
 from reconciler.fields import ALL_OVERRIDE_FLAGS
+from reconciler.manifest.limits import ManifestLimits
 from reconciler.manifest.load import load_manifests
 from reconciler.manifest.resolve import resolve
 from reconciler.manifest.types import DesiredState
@@ -33,9 +34,7 @@ NONE = "<none>"  # an empty cell, as kubectl writes it
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    get = commands.add_parser(
-        "get", aliases=["list"], help="list the jobs in the database, and which manifest entry manages each"
-    )
+    get = catalog.add(commands, "get")
     get.add_argument("pattern", nargs="?", metavar="PATTERN",
                      help="only class paths matching this glob (* ? [...], as a manifest's match:)")  # fmt: skip
     get.add_argument("--manifests", action="append", type=Path, metavar="PATH",
@@ -150,7 +149,7 @@ def render(found: Sequence[Row], fmt: str) -> str:
         if fmt == "wide":
             cells += [row.name, row.grouping or NONE, ",".join(row.eligible_queues) or NONE, _yes(row.hidden),
                       row.why or NONE]  # fmt: skip
-        table.append(cells)
+        table.append([printable(cell) for cell in cells])  # names and whys from manifests and the database
     widths = [max(len(line[column]) for line in table) for column in range(len(header))]
     # Three spaces between columns, as kubectl; the last column is not padded.
     return "".join("   ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() + "\n"
@@ -158,7 +157,7 @@ def render(found: Sequence[Row], fmt: str) -> str:
 
 
 def _get(args: argparse.Namespace) -> int:
-    desired = _desired(args.manifests)
+    desired = _desired(args.manifests, common.manifest_limits(args))
     target = common.target(args)
     common.require_database(target)
     engine = create_db_engine(target)
@@ -183,12 +182,12 @@ def _get(args: argparse.Namespace) -> int:
     return 0
 
 
-def _desired(given: list[Path] | None) -> DesiredState:
+def _desired(given: list[Path] | None, limits: ManifestLimits) -> DesiredState:
     """The manifests named, else manifests/ when it exists, else none (every job shows as unmanaged)."""
     if given:
-        return load_manifests(given)
+        return load_manifests(given, limits)
     if common.DEFAULT_MANIFESTS.is_dir():
-        return load_manifests([common.DEFAULT_MANIFESTS])
+        return load_manifests([common.DEFAULT_MANIFESTS], limits)
     print("note: no --manifests given and no manifests/ here: every job shows as unmanaged", file=sys.stderr)
     return DesiredState()
 

@@ -9,29 +9,29 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from reconciler.cli import common
+from reconciler.cli import catalog, common
 from reconciler.config import LOOP_QUEUE, Policy, describe
 from reconciler.diagnostics import NbjobsError
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    config = commands.add_parser("config", help="print the effective configuration and where each value came from")
+    config = catalog.add(commands, "config")
     _add_loop_options(config)
     config.add_argument("--format", choices=("text", "json"), default="text")
     config.set_defaults(handler=_config)
 
-    loop = commands.add_parser("loop", help="run the reconcile loop: a Celery worker with beat, on queue nbjobs")
+    loop = catalog.add(commands, "loop")
     _add_loop_options(loop)
     loop.add_argument("--concurrency", type=int, default=1, metavar="N", help="worker processes (default 1)")
     loop.add_argument("--loglevel", default="INFO", help="Celery's log level (default INFO)")
     loop.set_defaults(handler=_loop)
 
-    reconcile = commands.add_parser("reconcile", help="run one tick of the loop in the foreground (cron, debugging)")
+    reconcile = catalog.add(commands, "reconcile")
     _add_loop_options(reconcile)
     reconcile.add_argument("--format", choices=("text", "json"), default="text")
     reconcile.set_defaults(handler=_reconcile)
 
-    status = commands.add_parser("status", help="where each target stands: last run, drift, pending, errors")
+    status = catalog.add(commands, "status")
     common.add_database(status)
     common.add_target(status)
     status.add_argument("--format", choices=("text", "json"), default="text")
@@ -88,19 +88,19 @@ def _loop(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from reconciler.loop.lock import TickLockedError, tick_lock
+    from reconciler.loop.lock import LockUnavailableError, TickLockedError, tick_lock
     from reconciler.loop.status import exit_code
     from reconciler.loop.tick import TransientTickError, dispose_engines, run_tick
 
     settings = common.settings(args).settings
     target = common.selected(args)
     try:
-        with tick_lock(settings.loop_broker if settings.broker_url else None, target.name, settings.lock_ttl):
-            outcome = run_tick(settings, target)
+        with tick_lock(settings.loop_broker if settings.broker_url else None, target.name, settings.lock_ttl) as lease:
+            outcome = run_tick(settings, target, interrupted=lease.interrupted if lease else None)
     except TickLockedError as exc:
         print(str(exc), file=sys.stderr)  # another worker is doing this very work: not a failure
         return 0
-    except TransientTickError as exc:
+    except (TransientTickError, LockUnavailableError) as exc:
         raise NbjobsError(f"{exc} (transient: the loop would retry)") from None
     finally:
         dispose_engines()

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import RowMapping
 
 from reconciler.apply.purge import count_orphans, purge_orphans
-from reconciler.cli import common
-from reconciler.diagnostics import NbjobsError, plural
+from reconciler.cli import catalog, common
+from reconciler.diagnostics import NbjobsError, plural, printable
 from reconciler.nautobot.connect import create_db_engine
 from reconciler.nautobot.identity import NotNautobotError
 from reconciler.plan.summary import Summary
@@ -22,13 +22,13 @@ from reconciler.state.migrate import require_current, upgrade
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    db = commands.add_parser("db", help="nbjobs' own tables in the Nautobot database")
+    db = catalog.add(commands, "db")
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
     db_upgrade = db_commands.add_parser("upgrade", help="create or migrate nbjobs' own tables (Alembic)")
     common.add_database(db_upgrade)
     db_upgrade.set_defaults(handler=_db_upgrade)
 
-    orphans = commands.add_parser("purge-orphans", help="delete results whose job is gone (a dry-run count first)")
+    orphans = catalog.add(commands, "purge-orphans")
     orphans.add_argument("--older-than", required=True, type=_age, metavar="AGE",
                          help="only results created longer ago than this: 90d, 12h, 30m, 2w")  # fmt: skip
     orphans.add_argument("--batch-size", type=int, default=1000, metavar="N", help="results per transaction")
@@ -37,7 +37,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     common.add_database(orphans)
     orphans.set_defaults(handler=_purge_orphans)
 
-    history = commands.add_parser("history", help="list the applies made, or show one")
+    history = catalog.add(commands, "history")
     history.add_argument("id", nargs="?", help="an apply's id (or the start of it) to show its changes")
     history.add_argument("--limit", type=int, default=20, help="how many applies to list (default 20)")
     history.add_argument("--format", choices=("text", "json"), default="text")
@@ -106,13 +106,13 @@ def _print_one(entry: RowMapping, changes: list[RowMapping], fmt: str) -> None:
                        ("Sources digest", "sources_digest"), ("Change log request", "request_id")):  # fmt: skip
         print(f"{label + ':':<20}{entry[key] if entry[key] not in (None, '') else '-'}")
     if entry["message"]:
-        print(f"{'Message:':<20}{entry['message']}")
+        print(f"{'Message:':<20}{printable(entry['message'])}")
     print(f"{'Changes:':<20}{_changes(entry['counts'])}")
     print(f"{'Counts:':<20}{json.dumps(entry['counts'])}")
     for c in changes:
         field = f".{c['field']}" if c["field"] else ""
         verdict = f"  [{c['verdict']}]" if c["verdict"] else ""
-        print(f"  {c['object_type']} {c['object_repr']}{field}: {json.dumps(c['before'])} -> "
+        print(f"  {c['object_type']} {printable(c['object_repr'])}{field}: {json.dumps(c['before'])} -> "
               f"{json.dumps(c['after'])}{verdict}")  # fmt: skip
     sys.stdout.flush()
 

@@ -7,7 +7,7 @@ import json
 import sys
 
 from reconciler.apply import read_actual
-from reconciler.cli import common
+from reconciler.cli import catalog, common
 from reconciler.config import mask_url
 from reconciler.diagnostics import plural
 from reconciler.manifest.types import DesiredState
@@ -23,7 +23,7 @@ from reconciler.render.preflight import preflight_block, preflight_document, pre
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    preflight = commands.add_parser("preflight", help="check that workers or a cluster serve every routed queue")
+    preflight = catalog.add(commands, "preflight")
     common.add_sources(preflight)
     common.add_preflight(preflight)
     preflight.add_argument("--format", choices=("text", "json", "markdown"), default="text")

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reconciler.cli import common
+from reconciler.cli import catalog, common
 from reconciler.diagnostics import NbjobsError, plural
 from reconciler.export import ExportOptions, export_manifests, verify
 from reconciler.nautobot.records import Snapshot
@@ -19,9 +19,9 @@ _SANDBOX_DEFAULT = "sandbox default"  # DatabaseTarget.origin when nothing names
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    diff = commands.add_parser(
+    diff = catalog.add(
+        commands,
         "diff",
-        help="what a change does: desired state and job code between two git revisions, and the head's plan",
         description="Compare the manifests and job code of --base with those of --head (default: the working "
         "tree), read from git without checking anything out. With a database, also plan the head there.",
     )
@@ -35,9 +35,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     diff.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 1 error, 2 changes")
     diff.set_defaults(handler=_diff)
 
-    export = commands.add_parser(
+    export = catalog.add(
+        commands,
         "export",
-        help="write manifests from the database: enabled flags, overrides, queues",
         description="Write manifests that pin what the database holds for the selected jobs (enabled, every "
         "overridden field, overridden queues) and the queues they use; a plan right after shows no changes.",
     )
@@ -84,10 +84,11 @@ def _sources(args: argparse.Namespace) -> Sources:
     manifests: list[Path] = args.manifests or [common.DEFAULT_MANIFESTS]
     target = common.selected(args)
     if common.without_code(args):
-        return Sources(tuple(manifests), default_queue=target.default_queue)
+        return Sources(tuple(manifests), default_queue=target.default_queue, limits=common.manifest_limits(args))
     common.require_code_source(args)
     jobs_root, git_root = common.code_roots(target)
-    return Sources(tuple(manifests), jobs_root, git_root, target.apps, target.default_queue)
+    return Sources(tuple(manifests), jobs_root, git_root, target.apps, target.default_queue,
+                   common.manifest_limits(args))  # fmt: skip
 
 
 def _snapshot_if_any(args: argparse.Namespace) -> Snapshot | None:
@@ -118,7 +119,7 @@ def _export(args: argparse.Namespace) -> int:
     options = ExportOptions(match=tuple(args.match or ("*",)), include_system=args.include_system,
                             split=args.out is not None or as_json)  # fmt: skip
     exported = export_manifests(snapshot, discovery, options, settings)
-    verify(exported, snapshot, discovery, settings)
+    verify(exported, snapshot, discovery, settings, common.manifest_limits(args))
     if not (args.quiet or as_json):
         for note in exported.notes:
             print(f"note: {note}", file=sys.stderr)
