@@ -2,12 +2,13 @@
 
 The tests here are collected only when NBJOBS_COMPAT=1 (the Makefile target sets it). A session:
 1. ensures the cached Nautobot venv and the cached dump of a database migrated by Nautobot itself;
-2. restores the dump into a fresh PostgreSQL database `nbjobs_compat_<pid>` (dropped at the end);
+2. restores the dump into a fresh database `nbjobs_compat_<pid>_<engine>` (dropped at the end);
 3. writes a nautobot_config.py whose JOBS_ROOT holds examples/jobs plus tests/compat/corpus;
 4. runs `nautobot-server post_upgrade`, which creates the Job records (nautobot_database_ready);
 then the fixtures below drive nbjobs' real CLI against that database step by step, each capturing what
-Nautobot's ORM, REST API and UI report at that moment (see probe_orm.py). test_nautobot_mariadb.py does the
-same on MariaDB (its own cached dump; NBJOBS_COMPAT_MARIADB=0 skips it).
+Nautobot's ORM, REST API and UI report at that moment (see probe_orm.py). The
+session is parametrized over PostgreSQL and MariaDB (each from its own cached dump; NBJOBS_COMPAT_MARIADB=0
+leaves MariaDB out), so every core test runs on both.
 """
 
 from __future__ import annotations
@@ -41,36 +42,34 @@ def nautobot_bin() -> Path:
     return harness.ensure_venv()
 
 
-@pytest.fixture(scope="session")
-def pg_dump(nautobot_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return harness.ensure_pg_dump(nautobot_bin, tmp_path_factory.mktemp("pg-migrate"))
-
-
-@pytest.fixture(scope="session")
-def session(nautobot_bin: Path, pg_dump: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
-    """A fresh database restored from the dump, then `nautobot-server post_upgrade` with our JOBS_ROOT."""
-    base = tmp_path_factory.mktemp("nautobot")
-    name = f"nbjobs_compat_{os.getpid()}"
+@pytest.fixture(scope="session", params=harness.ENGINES)
+def session(request: pytest.FixtureRequest, nautobot_bin: Path, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Session]:  # fmt: skip
+    """A fresh database restored from the engine's dump, then `nautobot-server post_upgrade` with our
+    JOBS_ROOT. Every test that uses it runs on PostgreSQL and on MariaDB."""
+    engine: str = request.param
+    base = tmp_path_factory.mktemp(f"nautobot-{engine}")
+    name = f"nbjobs_compat_{os.getpid()}_{engine}"
     started = time.monotonic()
-    harness.restore_pg(pg_dump, name)
+    url, migrate_seconds = harness.restore(engine, nautobot_bin, base / "migrate", name)
     try:
         timings = {"restore": time.monotonic() - started}
-        nautobot = harness.Nautobot.configure(nautobot_bin, base / "root", build_jobs_root(base / "jobs"), name)
+        if migrate_seconds is not None:
+            timings["migrate"] = migrate_seconds
+        nautobot = harness.Nautobot.configure(nautobot_bin, base / "root", build_jobs_root(base / "jobs"), name,
+                                              engine=engine)  # fmt: skip
         harness.flush_redis()
         started = time.monotonic()
         nautobot.server("post_upgrade")
         timings["post_upgrade"] = time.monotonic() - started
         nautobot.server("createsuperuser", "--noinput", "--username", ADMIN, "--email", "admin@example.com")
-        url = harness.pg_url(name)
         nbjobs("db", "upgrade", "--database-url", url)  # nbjobs' own tables (apply history, lock)
         columns = records.job_columns(url)
-        state = Session(nautobot, url, timings, records.read_jobs(url, columns), columns)
-        harness.log(
-            f"database {name}: restore {timings['restore']:.1f} s, post_upgrade {timings['post_upgrade']:.1f} s"
-        )
+        state = Session(nautobot, url, timings, records.read_jobs(url, columns), columns, engine)
+        harness.log(f"{engine} database {name}: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
         yield state
     finally:
-        harness.drop_pg_database(name)
+        harness.drop(engine, name)
 
 
 @pytest.fixture(scope="session")

@@ -330,3 +330,24 @@ def restore_mariadb(dump: Path, name: str) -> None:
 
 def mariadb_url(name: str) -> str:
     return f"mysql+pymysql://{MARIADB_USER}@{MARIADB_HOST}:{MARIADB_PORT}/{name}"
+
+
+# ---------------------------------------------------------------- both engines, one interface
+
+# The engines the suite runs on, by Nautobot's NAUTOBOT_DB_ENGINE spelling (NBJOBS_COMPAT_MARIADB=0 drops MariaDB).
+ENGINES = ["postgresql", *(["mysql"] if os.environ.get("NBJOBS_COMPAT_MARIADB") != "0" else [])]
+
+
+def restore(engine: str, bin_dir: Path, scratch: Path, name: str) -> tuple[str, float | None]:
+    """A fresh database `name` from the engine's cached migrated dump: (its URL, the minutes of migrations
+    it took to build the dump now, or None when it was cached)."""
+    if engine == "postgresql":
+        restore_pg(ensure_pg_dump(bin_dir, scratch), name)
+        return pg_url(name), None
+    dump, migrate_seconds = ensure_mariadb_dump(bin_dir, scratch)
+    restore_mariadb(dump, name)
+    return mariadb_url(name), migrate_seconds
+
+
+def drop(engine: str, name: str) -> None:
+    (drop_pg_database if engine == "postgresql" else drop_mariadb_database)(name)

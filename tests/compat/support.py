@@ -82,6 +82,7 @@ class Session:
     timings: dict[str, float] = field(default_factory=dict)
     initial_records: dict[records.JobKey, dict[str, Any]] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)
+    engine: str = "postgresql"  # Nautobot's NAUTOBOT_DB_ENGINE: postgresql | mysql (MariaDB)
 
     @property
     def jobs_root(self) -> Path:

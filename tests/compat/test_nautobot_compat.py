@@ -1,4 +1,5 @@
-"""nbjobs against a live Nautobot 3.2.7 on PostgreSQL, checked through Nautobot's own ORM, REST API and UI."""
+"""nbjobs against a live Nautobot 3.2.7, checked through Nautobot's own ORM, REST API and UI: every test that
+uses the `session` fixture runs on PostgreSQL and on MariaDB (conftest.py)."""
 
 from __future__ import annotations
 
@@ -65,11 +66,12 @@ def test_discovery_equals_nautobot_post_upgrade(session: Session, tmp_path: Path
 
 
 def test_meta_name_of_wrong_type_aborts_nautobot_refresh_and_nbjobs_says_so(
-    nautobot_bin: Path, pg_dump: Path, tmp_path: Path
+    nautobot_bin: Path, tmp_path: Path
 ) -> None:
-    """Nautobot reads Meta.name outside its per-class try: a non-str name aborts the whole refresh."""
+    """Nautobot reads Meta.name outside its per-class try: a non-str name aborts the whole refresh (whatever
+    the engine: this one runs on PostgreSQL only)."""
     name = f"nbjobs_compat_{os.getpid()}_fatal"
-    harness.restore_pg(pg_dump, name)
+    harness.restore("postgresql", nautobot_bin, tmp_path / "migrate", name)
     try:
         jobs_root = tmp_path / "jobs"
         jobs_root.mkdir()
@@ -79,7 +81,7 @@ def test_meta_name_of_wrong_type_aborts_nautobot_refresh_and_nbjobs_says_so(
         assert result.returncode != 0
         assert "TypeError: Meta.name should be <class 'str'>, not <class 'int'>" in result.stderr
     finally:
-        harness.drop_pg_database(name)
+        harness.drop("postgresql", name)
     validate = nbjobs("validate", "--jobs-root", jobs_root, *APPLY_MANIFESTS, check_codes=(1,))
     assert "name_number.NameNumber: Meta.name must be a str" in validate.stderr
     assert "post_upgrade aborts" in validate.stderr

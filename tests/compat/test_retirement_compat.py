@@ -37,7 +37,6 @@ import pytest
 from support import ADMIN, COMPAT, nbjobs
 
 PROBE = COMPAT / "probe_retire.py"
-ENGINES = ["postgresql", *(["mysql"] if os.environ.get("NBJOBS_COMPAT_MARIADB") != "0" else [])]
 WHY = "retirement compared with Nautobot's own paths"
 
 JOB_MODULE = '''\
@@ -108,27 +107,14 @@ def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {table: after.get(table, 0) - count for table, count in before.items() if after.get(table, 0) != count}
 
 
-def _restore(engine: str, nautobot_bin: Path, tmp: Path, name: str) -> str:
-    if engine == "postgresql":
-        harness.restore_pg(harness.ensure_pg_dump(nautobot_bin, tmp / "migrate"), name)
-        return harness.pg_url(name)
-    dump, _ = harness.ensure_mariadb_dump(nautobot_bin, tmp / "migrate")
-    harness.restore_mariadb(dump, name)
-    return harness.mariadb_url(name)
-
-
-def _drop(engine: str, name: str) -> None:
-    (harness.drop_pg_database if engine == "postgresql" else harness.drop_mariadb_database)(name)
-
-
-@pytest.fixture(scope="module", params=ENGINES)
+@pytest.fixture(scope="module", params=harness.ENGINES)
 def retired(request: pytest.FixtureRequest, nautobot_bin: Path, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[Retired]:  # fmt: skip
     engine: str = request.param
     started = time.monotonic()
     base = tmp_path_factory.mktemp(f"retire-{engine}")
     name = f"nbjobs_compat_{os.getpid()}_retire"
-    url = _restore(engine, nautobot_bin, base, name)
+    url, _ = harness.restore(engine, nautobot_bin, base / "migrate", name)
     try:
         jobs_root, removed = base / "jobs", base / "removed"
         jobs_root.mkdir()
@@ -197,7 +183,7 @@ def retired(request: pytest.FixtureRequest, nautobot_bin: Path, tmp_path_factory
         yield Retired(engine, plans, guard, replan.returncode, replan.stdout, second["dumps"][0]["sides"],
                       third["dumps"][0]["sides"], markers, deltas, seconds)  # fmt: skip
     finally:
-        _drop(engine, name)
+        harness.drop(engine, name)
 
 
 # ---------------------------------------------------------------- normalising and comparing
