@@ -23,13 +23,14 @@ from reconciler.discovery.refs import (
     KnownClass,
     LocalClass,
     NotStatic,
-    Scope,
     Undefined,
     describe,
+    shown_code,
+    shown_value,
 )
 from reconciler.discovery.scan import Binding, ModuleInfo, ValueBinding
 from reconciler.discovery.types import DiscoveredJob
-from reconciler.discovery.values import Evaluator, Found
+from reconciler.discovery.values import AttributeTable, Evaluator, Found, KnownAttr
 from reconciler.fields import FIELD_MAX_LENGTH, FieldValues
 
 JOB_MAX_NAME_LENGTH = 100  # extras/constants.py:39, the width of module_name, job_class_name and name
@@ -74,10 +75,19 @@ _READ_ORDER = (
 )
 
 
+# Where a value is written: its module and node, made into a Location only for a problem (a Location for
+# every field read cost a tenth of discovery's time).
+_Where = tuple[ModuleInfo, ast.AST]
+
+
+def _location(where: _Where) -> Location:
+    return where[0].location(where[1])
+
+
 class _Problem(Exception):
-    def __init__(self, location: Location, message: str) -> None:
+    def __init__(self, where: Location | _Where, message: str) -> None:
         super().__init__(message)
-        self.location = location
+        self.location = where if isinstance(where, Location) else _location(where)
         self.message = message
 
 
@@ -93,7 +103,7 @@ def _django_bool(value: object) -> bool | None:
 
 
 def _django_float(value: object) -> float | None:
-    """FloatField.get_prep_value: float(value)."""
+    """FloatField.get_prep_value: float(value) (an int too large for a float: see _Reader.as_float)."""
     if isinstance(value, bool | int | float | str):
         try:
             return float(value)
@@ -113,11 +123,23 @@ class _Reader:
     mro: tuple[ClassRef, ...]
     warnings: list[Diagnostic] = field(default_factory=list)
     _meta: ClassRef | None = None
+    # Evaluator.class_attribute() of the class and of its Meta, for every name at once.
+    _attributes: AttributeTable | None = None
+    _meta_attributes: AttributeTable | None = None
+    _nautobot_bases: frozenset[str] | None = None
     # What is being read, for messages: the attribute and where its value is written.
     subject: str = ""
-    subject_at: Location | None = None
+    subject_at: _Where | None = None
     # Where each field's value is written (the class statement for defaults), for length problems.
-    written_at: dict[str, Location] = field(default_factory=dict)
+    written_at: dict[str, _Where] = field(default_factory=dict)
+    _here: Location | None = None
+
+    @property
+    def nautobot_bases(self) -> frozenset[str]:
+        """The Nautobot classes of the MRO, by name."""
+        if self._nautobot_bases is None:
+            self._nautobot_bases = frozenset(c.qualname for c in self.mro if isinstance(c, KnownClass))
+        return self._nautobot_bases
 
     @property
     def label(self) -> str:
@@ -128,11 +150,24 @@ class _Reader:
         return self.cls.scope.module
 
     def here(self) -> Location:
-        return self.module.location(self.cls.node)
+        """Where the class statement is."""
+        if self._here is None:
+            self._here = self.module.location(self.cls.node)
+        return self._here
+
+    @property
+    def statement(self) -> _Where:
+        """The class statement, as a _Where."""
+        return self.cls.scope.module, self.cls.node
+
+    def attribute(self, name: str) -> Found | KnownAttr | None:
+        if self._attributes is None:
+            self._attributes = self.ev.attributes(self.cls)
+        return self._attributes.get(name)
 
     def meta(self) -> ClassRef:
         if self._meta is None:
-            found = self.ev.class_attribute(self.cls, "Meta")
+            found = self.attribute("Meta")
             if not isinstance(found, Found):
                 self._meta = KnownClass(known.BASE_JOB_META)
             else:
@@ -146,7 +181,9 @@ class _Reader:
 
     def read(self, name: str) -> object:
         self.subject, self.subject_at = f"`{name}`", None
-        found = self.ev.class_attribute(self.cls, name)
+        if self._attributes is None:
+            self._attributes = self.ev.attributes(self.cls)
+        found = self._attributes.get(name)
         if isinstance(found, Found):
             return self.shadowed(name, found)
         if name == "grouping":
@@ -157,50 +194,71 @@ class _Reader:
         value, where = self.meta_value(name, default)
         return self.check_meta(name, value, where)
 
-    def literal_of(self, found: Found, subject: str) -> tuple[object, Location]:
+    def literal_of(self, found: Found, subject: str) -> tuple[object, _Where]:
         """The literal value of an attribute, and where it is written."""
-        node, module = _node_of(found.binding), found.owner.scope.module
-        self.subject, self.subject_at = subject, module.location(node)
+        binding = found.binding
+        node = binding.value if isinstance(binding, ValueBinding) else binding.node
+        module = found.owner.scope.module
+        self.subject, self.subject_at = subject, (module, node)
         return self.ev.to_python(self.ev.value_of(found), node, module), self.subject_at
 
-    def meta_value(self, name: str, default: object) -> tuple[object, Location]:
-        found = self.ev.class_attribute(self.meta(), name)
+    def meta_value(self, name: str, default: object) -> tuple[object, _Where]:
+        if self._meta_attributes is None:
+            self._meta_attributes = self.ev.attributes(self.meta())
+        found = self._meta_attributes.get(name)
         if not isinstance(found, Found):
-            return default, self.here()
+            return default, self.statement
+        binding = found.binding
+        if type(binding) is ValueBinding and type(binding.value) is ast.Constant:
+            # Most Meta values: what literal_of() finds, without evaluating anything.
+            where = (found.owner.scope.module, binding.value)
+            self.subject, self.subject_at = f"Meta.{name}", where
+            return binding.value.value, where
         return self.literal_of(found, f"Meta.{name}")
 
-    def check_meta(self, name: str, value: object, where: Location) -> object:
+    def check_meta(self, name: str, value: object, where: _Where) -> object:
         """BaseJob._get_meta_attr_and_assert_type (jobs.py:339-344) and what the classproperty returns."""
         fails = "Nautobot raises TypeError and creates no Job record"
         if name in ("name", "description"):
             if not isinstance(value, str):
                 if name == "name":
                     fails = _ABORTS
-                raise _Problem(where, f"{self.label}: Meta.{name} must be a str, not {value!r}: {fails}")
-            return dedent(value).strip() if name == "description" else value
+                raise _Problem(where, f"{self.label}: Meta.{name} must be a str, not {shown_value(value)}: {fails}")
+            if name == "description":  # a one-line description needs no dedent() (which costs a regex)
+                return (dedent(value) if "\n" in value else value).strip()
+            return value
         if name in _BOOLS and not isinstance(value, bool):
-            raise _Problem(where, f"{self.label}: Meta.{name} must be a bool, not {value!r}: {fails}")
+            raise _Problem(where, f"{self.label}: Meta.{name} must be a bool, not {shown_value(value)}: {fails}")
         if name in _INTS:
             if not isinstance(value, int):
-                raise _Problem(where, f"{self.label}: Meta.{name} must be an int, not {value!r}: {fails}")
+                raise _Problem(where, f"{self.label}: Meta.{name} must be an int, not {shown_value(value)}: {fails}")
             if isinstance(value, bool):
                 message = f"{self.label}: Meta.{name} is a bool; Nautobot accepts it as the int {int(value)}"
-                self.warnings.append(Diagnostic(where, message, Severity.WARNING))
-            return float(value)
+                self.warnings.append(Diagnostic(_location(where), message, Severity.WARNING))
+            return self.as_float(value, where, f"Meta.{name}")
         if name == "task_queues":
             return self.queues(value, where, "Meta.task_queues")
         return value
 
-    def queues(self, value: object, where: Location, what: str) -> tuple[str, ...]:
+    def as_float(self, value: int | float, where: _Where, what: str) -> float:
+        """The float the column stores; an int too large for one fails when Django saves the row."""
+        try:
+            return float(value)
+        except OverflowError:
+            message = f"{self.label}: {what} is {shown_value(value)}, too large for a float: Nautobot cannot save it"
+            raise _Problem(where, f"{message} and creates no Job record") from None
+
+    def queues(self, value: object, where: _Where, what: str) -> tuple[str, ...]:
         if not isinstance(value, list | tuple) or not all(isinstance(q, str) for q in value):
-            raise _Problem(where, f"{self.label}: {what} must be a list or tuple of queue names, not {value!r}")
+            shown = shown_value(value)
+            raise _Problem(where, f"{self.label}: {what} must be a list or tuple of queue names, not {shown}")
         return tuple(value)
 
     def grouping(self) -> str:
         """`getattr(inspect.getmodule(cls), "name", cls.__module__)` (jobs.py:333-337)."""
         binding = self.module.namespace.last("name")
         node: ast.AST = _node_of(binding) if binding is not None else self.cls.node
-        self.subject, self.subject_at = "the module-level `name` (grouping)", self.module.location(node)
+        self.subject, self.subject_at = "the module-level `name` (grouping)", (self.module, node)
         value = self.ev.global_value(self.module, "name")
         if value is None:
             return self.cls.module
@@ -208,17 +266,18 @@ class _Reader:
         if not isinstance(grouping, str):
             raise _Problem(
                 self.module.location(node),
-                f"{self.label}: the module-level `name` (the grouping) must be a str, not {grouping!r}: {_ABORTS}",
+                f"{self.label}: the module-level `name` (the grouping) must be a str, "
+                f"not {shown_value(grouping)}: {_ABORTS}",
             )
         return grouping
 
     def supports_dryrun(self) -> bool:
         """`isinstance(getattr(cls, "dryrun", None), DryRunVar)` (jobs.py:404-406)."""
-        found = self.ev.class_attribute(self.cls, "dryrun")
+        found = self.attribute("dryrun")
         if not isinstance(found, Found):
             return False
         node, module = _node_of(found.binding), found.owner.scope.module
-        self.subject, self.subject_at = "the `dryrun` attribute", module.location(node)
+        self.subject, self.subject_at = "the `dryrun` attribute", (module, node)
         value = self.ev.value_of(found)
         if isinstance(value, Instance):
             return KnownClass(known.DRY_RUN_VAR) in self.ev.mro(value.cls)
@@ -235,17 +294,20 @@ class _Reader:
                 return value  # no dedent/strip: only the classproperty does that
             if name == "description" and isinstance(value, int | float):
                 return str(value)  # TextField.to_python
-            raise _Problem(where, f"{self.label}: {self.subject} must be a str, not {value!r}: {fails}")
+            raise _Problem(where, f"{self.label}: {self.subject} must be a str, not {shown_value(value)}: {fails}")
         if name in _INTS:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return self.as_float(value, where, self.subject)
             number = _django_float(value)
             if number is None:
-                raise _Problem(where, f"{self.label}: {self.subject} must be a number, not {value!r}: {fails}")
+                shown = shown_value(value)
+                raise _Problem(where, f"{self.label}: {self.subject} must be a number, not {shown}: {fails}")
             return number
         if name == "task_queues":
             return self.queues(value, where, self.subject)
         flag = _django_bool(value)
         if flag is None:
-            raise _Problem(where, f"{self.label}: {self.subject} must be a bool, not {value!r}: {fails}")
+            raise _Problem(where, f"{self.label}: {self.subject} must be a bool, not {shown_value(value)}: {fails}")
         return flag
 
     def modified_later(self) -> None:
@@ -256,19 +318,13 @@ class _Reader:
             targets.extend(self.ev.mro(meta))
         except (NotStatic, _Problem):
             pass
-        local = [t for t in targets if isinstance(t, LocalClass)]
-        for module in self.ev.project.parsed():
-            for index, obj in module.namespace.attribute_writes:
-                try:
-                    value = self.ev.evaluate(obj, Scope(module, index))
-                except NotStatic:
-                    continue
-                if value in local:
-                    raise _Problem(
-                        module.location(obj),
-                        f"{self.label}: {ast.unparse(obj)} is changed after its class statement; "
-                        "discovery does not follow that",
-                    )
+        first = self.ev.first_write([t for t in targets if isinstance(t, LocalClass)])
+        if first is not None:
+            module, obj = first
+            raise _Problem(
+                module.location(obj),
+                f"{self.label}: {shown_code(obj)} is changed after its class statement; discovery does not follow that",
+            )
 
 
 def _structure(reader: _Reader) -> None:
@@ -285,8 +341,8 @@ def _structure(reader: _Reader) -> None:
             reader.here(),
             f"{label}: the class name is longer than {JOB_MAX_NAME_LENGTH} characters; Nautobot refuses to store it",
         )
-    hook = KnownClass(known.JOB_HOOK_RECEIVER) in reader.mro
-    button = KnownClass(known.JOB_BUTTON_RECEIVER) in reader.mro
+    hook = known.JOB_HOOK_RECEIVER in reader.nautobot_bases
+    button = known.JOB_BUTTON_RECEIVER in reader.nautobot_bases
     if hook and button:
         raise _Problem(
             reader.here(), f"{label}: subclasses both JobHookReceiver and JobButtonReceiver; Nautobot refuses it"
@@ -324,13 +380,13 @@ def extract(registration: Registration) -> tuple[DiscoveredJob | None, list[Diag
     except NotStatic as exc:
         where = exc.module.location(exc.node)
         return None, [Diagnostic(where, f"{cls.class_path}: cannot read its Meta class statically: {exc.message}")]
-    if KnownClass(known.JOB) not in mro:
+    if known.JOB not in reader.nautobot_bases:
         message = f"{cls.class_path} subclasses BaseJob but not Job; Nautobot stores it all the same"
         reader.warnings.append(Diagnostic(reader.here(), message, Severity.WARNING))
     for name in _READ_ORDER:
         try:
             values[name] = reader.read(name)
-            reader.written_at[name] = reader.subject_at or reader.here()
+            reader.written_at[name] = reader.subject_at or reader.statement
         except _Problem as problem:
             problems.append(Diagnostic(problem.location, problem.message))
         except NotStatic as exc:
@@ -349,8 +405,8 @@ def extract(registration: Registration) -> tuple[DiscoveredJob | None, list[Diag
         task_queues=queues,  # type: ignore[arg-type]
         read_only=flags["read_only"],
         supports_dryrun=flags["supports_dryrun"],
-        is_job_hook_receiver=KnownClass(known.JOB_HOOK_RECEIVER) in mro,
-        is_job_button_receiver=KnownClass(known.JOB_BUTTON_RECEIVER) in mro,
+        is_job_hook_receiver=known.JOB_HOOK_RECEIVER in reader.nautobot_bases,
+        is_job_button_receiver=known.JOB_BUTTON_RECEIVER in reader.nautobot_bases,
     )
     return job, reader.warnings
 
@@ -367,7 +423,7 @@ def _lengths(reader: _Reader, values: dict[str, object]) -> list[Diagnostic]:
                 f"{reader.label}: the {name} is {len(value)} characters long, more than the {limit} of "
                 f"extras_job.{name}; Nautobot fails to create its record"
             )
-            problems.append(Diagnostic(reader.written_at.get(name, reader.here()), message))
+            problems.append(Diagnostic(_location(reader.written_at.get(name, reader.statement)), message))
     return problems
 
 
@@ -388,8 +444,9 @@ def _not_static(reader: _Reader, name: str, exc: NotStatic) -> Diagnostic:
     detail = exc.message
     if isinstance(exc, Undefined):
         detail += " (Nautobot fails to import the module)"
-    if reader.subject_at is not None and reader.subject_at != where:
-        detail += f", in the value of {reader.subject} at {reader.subject_at}"
+    subject_at = None if reader.subject_at is None else _location(reader.subject_at)
+    if subject_at is not None and subject_at != where:
+        detail += f", in the value of {reader.subject} at {subject_at}"
     message = (
         f"{reader.label}: cannot read {reader.subject} statically: {detail}; "
         f"expected {_EXPECTED.get(name, 'a bool')}. Class skipped"

@@ -17,7 +17,17 @@ from reconciler.diagnostics import Diagnostic, Location, Severity
 from reconciler.discovery import known
 from reconciler.discovery.names import first_undefined
 from reconciler.discovery.project import Project, Sink
-from reconciler.discovery.refs import External, KnownClass, LocalClass, NotStatic, Scope, Undefined, Value, describe
+from reconciler.discovery.refs import (
+    External,
+    KnownClass,
+    LocalClass,
+    NotStatic,
+    Scope,
+    Undefined,
+    Value,
+    describe,
+    shown_code,
+)
 from reconciler.discovery.scan import ModuleInfo, resolve_relative
 from reconciler.discovery.tree import Tree
 from reconciler.discovery.types import SourceKind
@@ -55,7 +65,22 @@ class Failure:
     node: ast.AST | None = None
 
 
-_PARENTS = {"ModuleNotFoundError": ("ImportError",)}
+_PARENTS = {"ModuleNotFoundError": ("ImportError",), "RecursionError": ("RuntimeError",)}
+# Modules being imported at once (each importing the next). Python's own import nests some six frames
+# per module, so it fails with RecursionError at about 140 (measured from a shallow stack, less from a
+# deep one); the replay stops a little earlier.
+_MAX_IMPORT_DEPTH = 100
+
+
+def _last_name(node: ast.expr) -> str:
+    """`c` of `a.b.c` (and of `a.b.c(...)`): how an exception class is named."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return shown_code(node).rpartition(".")[2]
 
 
 def _caught_by(handler: ast.ExceptHandler, failure: Failure) -> bool:
@@ -63,7 +88,26 @@ def _caught_by(handler: ast.ExceptHandler, failure: Failure) -> bool:
         return True
     names = {failure.exception, *_PARENTS.get(failure.exception, ()), "Exception", "BaseException"}
     types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    return any(isinstance(t, ast.Name | ast.Attribute) and ast.unparse(t).rpartition(".")[2] in names for t in types)
+    return any(isinstance(t, ast.Name | ast.Attribute) and _last_name(t) in names for t in types)
+
+
+_BASE_JOB = KnownClass(known.BASE_JOB)
+_OWN_SCOPE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def _breaks_out(loop: ast.While) -> bool:
+    """Whether a `break` of this loop (not of a loop or function inside it) is anywhere in its body."""
+    stack: list[ast.AST] = list(loop.body)  # its `else` never runs: the condition is always true
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Break):
+            return True
+        if not isinstance(node, _OWN_SCOPE):
+            # A nested loop's own breaks leave it, not this one; its `else` runs in this loop, though.
+            children = node.orelse if isinstance(node, _LOOPS) else ast.iter_child_nodes(node)
+            stack.extend(children)
+    return False
 
 
 def _looks_like_register(func: ast.expr) -> bool:
@@ -82,6 +126,7 @@ class Interpreter:
         self.source = source
         # Module name -> index of the statement running now (circular imports see this far), or None once done.
         self._state: dict[str, int | None] = {}
+        self._importing = 0  # modules being imported now, each by the one before
 
     def report(self, location: Location, message: str, severity: Severity = Severity.ERROR) -> None:
         self.project.sink.add(Diagnostic(location, message, severity))
@@ -115,8 +160,20 @@ class Interpreter:
             return Failure("ModuleNotFoundError", f"No module named '{name}'")
         if info.tree is None:
             return Failure("SyntaxError", f"module `{name}` cannot be parsed")
+        if self._importing >= _MAX_IMPORT_DEPTH:
+            return Failure(
+                "RecursionError",
+                f"imports nest more than {_MAX_IMPORT_DEPTH} modules deep; discovery does not follow them "
+                "further, and Python's own import fails about there",
+            )
         self._state[name] = 0
-        failure = self._run(info, info.tree.body, None)
+        self._importing += 1
+        try:
+            failure = self._run(info, info.tree.body, None)
+        except RecursionError:  # counted in modules above, in frames by Python
+            failure = Failure("RecursionError", f"importing `{name}` nests too deeply to follow")
+        finally:
+            self._importing -= 1
         if failure is None:
             self._state[name] = None
         else:
@@ -158,9 +215,15 @@ class Interpreter:
             case ast.Try() | ast.TryStar():
                 return self._try(info, stmt, index)
             case ast.Raise(exc=exc):
-                raised = exc.func if isinstance(exc, ast.Call) else exc
-                name = ast.unparse(raised).rpartition(".")[2] if raised is not None else "RuntimeError"
+                name = _last_name(exc) if exc is not None else "RuntimeError"
                 return Failure(name, "raised at module level")
+            case ast.While(test=ast.Constant(value=test)) if test and not _breaks_out(stmt):
+                self._unfollowed(info, stmt)
+                return Failure(
+                    "an endless loop",
+                    "this loop has a true condition and no `break`: it runs until it raises, if ever "
+                    "(Nautobot's import hangs or fails here)",
+                )
             case _:
                 self._unfollowed(info, stmt)
         return None
@@ -180,6 +243,8 @@ class Interpreter:
 
     def _unfollowed(self, info: ModuleInfo, stmt: ast.AST) -> None:
         """register_jobs() calls that may or may not run (in a function, an `if`, a loop) are not followed."""
+        if not info.may_call_register_jobs(stmt):
+            return  # most statements: no need to walk a whole class or function to know
         for node in ast.walk(stmt):
             if isinstance(node, ast.Call) and _looks_like_register(node.func):
                 self.report(
@@ -215,7 +280,7 @@ class Interpreter:
             return True
         before = self._state.get(module)
         binding = info.namespace.last(name, before)
-        return binding is not None or bool(info.namespace.stars_after(None, before))
+        return binding is not None or info.namespace.star_before(before)
 
     def _call(self, info: ModuleInfo, call: ast.Call, index: int) -> Failure | None:
         scope = Scope(info, index)
@@ -227,7 +292,7 @@ class Interpreter:
             return None
         if not (isinstance(func, External) and known.canonical(func.qualname) == known.REGISTER_JOBS):
             if _looks_like_register(call.func):
-                message = f"`{ast.unparse(call.func)}` is {describe(func)}, not Nautobot's register_jobs"
+                message = f"`{shown_code(call.func)}` is {describe(func)}, not Nautobot's register_jobs"
                 self.report(info.location(call), f"{message} (import it from nautobot.apps.jobs)")
             for argument in [*call.args, *(keyword.value for keyword in call.keywords)]:
                 self._unfollowed(info, argument)
@@ -262,7 +327,7 @@ class Interpreter:
         cls = self.ev.as_class(value)
         if isinstance(cls, LocalClass):
             try:
-                is_job = KnownClass(known.BASE_JOB) in self.ev.mro(cls)
+                is_job = _BASE_JOB in self.ev.mro(cls)
             except NotStatic:
                 is_job = True  # unknown bases: registered; the refresh step reports why it cannot be read
             if is_job:
@@ -288,6 +353,32 @@ def new_interpreter(tree: Tree, sink: Sink, default_queue: str, registry: Regist
     return Interpreter(Evaluator(Project(tree, sink), default_queue), registry, source)
 
 
+def _walk(
+    interp: Interpreter,
+    directory_parts: list[str],
+    prefix: str,
+    wanted: Callable[[str], bool],
+    walk_into: Callable[[str], bool],
+    refused: Callable[[str], str | None],
+    discovered: list[str],
+) -> None:
+    """Phase 1: pkgutil.walk_packages. A function of its own, not a closure: a nested function that calls
+    itself is a reference cycle, which kept the interpreter and every syntax tree alive after discovery
+    until Python's cyclic collector next ran."""
+    tree = interp.project.tree
+    for name, is_package in tree.iter_modules(tree.root.joinpath(*directory_parts), prefix):
+        if wanted(name):
+            reason = refused(name) if "." not in name else None
+            if reason is not None:
+                interp.report(Location(str(tree.root / name)), reason, Severity.WARNING)
+                continue
+            discovered.append(name)
+        if is_package and walk_into(name) and interp.import_module(name) is None:
+            _walk(
+                interp, [*directory_parts, name.rpartition(".")[2]], f"{name}.", wanted, walk_into, refused, discovered
+            )
+
+
 def import_modules_privately(
     interp: Interpreter,
     module_path: str | None,
@@ -309,18 +400,7 @@ def import_modules_privately(
             module_path.startswith(f"{name}.") or name == module_path or name.startswith(f"{module_path}.")
         )
 
-    def walk(directory_parts: list[str], prefix: str) -> None:
-        for name, is_package in tree.iter_modules(tree.root.joinpath(*directory_parts), prefix):
-            if wanted(name):
-                reason = refused(name) if "." not in name else None
-                if reason is not None:
-                    interp.report(Location(str(tree.root / name)), reason, Severity.WARNING)
-                    continue
-                discovered.append(name)
-            if is_package and walk_into(name) and interp.import_module(name) is None:
-                walk([*directory_parts, name.rpartition(".")[2]], f"{name}.")
-
-    walk([], "")
+    _walk(interp, [], "", wanted, walk_into, refused, discovered)
     interp.forget(discovered)
     top_level = sorted({name for name in discovered if "." not in name})
     for name in [*top_level, *discovered]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import ast
 import builtins
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from reconciler.discovery.scan import ModuleInfo, Namespace, collect
+from reconciler.discovery.scan import ModuleInfo, Namespace
 
 _MODULE_DUNDERS = frozenset(
     {
@@ -32,15 +31,19 @@ _MODULE_DUNDERS = frozenset(
 )
 _CLASS_DUNDERS = frozenset({"__module__", "__qualname__"})
 _LATER = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_LEAVES = (ast.Constant, *_LATER)
 
 
-@dataclass(frozen=True)
 class _Body:
-    """A class body being checked: its namespace and the index of the statement running in it."""
+    """A class body being checked: its namespace and the index of the statement running in it.
+    (A plain class: one is made per statement of every class body, and a frozen dataclass is slower.)"""
 
-    namespace: Namespace
-    position: int
-    inclusive: bool
+    __slots__ = ("inclusive", "namespace", "position")
+
+    def __init__(self, namespace: Namespace, position: int, inclusive: bool) -> None:
+        self.namespace = namespace
+        self.position = position
+        self.inclusive = inclusive
 
 
 def _loads(node: ast.AST) -> Iterator[ast.Name]:
@@ -48,11 +51,27 @@ def _loads(node: ast.AST) -> Iterator[ast.Name]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, _LATER):
-            continue
-        if isinstance(current, ast.Name) and isinstance(current.ctx, ast.Load):
-            yield current
-        stack.extend(reversed(list(ast.iter_child_nodes(current))))
+        if isinstance(current, ast.Name):
+            if isinstance(current.ctx, ast.Load):
+                yield current
+        elif not isinstance(current, _LEAVES):  # a name or constant has no child worth visiting
+            children = list(ast.iter_child_nodes(current))
+            children.reverse()
+            stack.extend(children)
+
+
+def _loads_nothing(stmt: ast.stmt) -> bool:
+    """`name = <constant>` (or a list or tuple of constants), the most common statement of a class body
+    (a Meta's), loads no name."""
+    if type(stmt) is not ast.Assign:
+        return False
+    for target in stmt.targets:
+        if type(target) is not ast.Name:
+            return False
+    value = stmt.value
+    if type(value) is ast.List or type(value) is ast.Tuple:
+        return all(type(item) is ast.Constant for item in value.elts)
+    return type(value) is ast.Constant
 
 
 class _Checker:
@@ -67,12 +86,14 @@ class _Checker:
                 return True
         ns = self.info.namespace
         limit = self.index + 1 if inclusive else self.index
-        if ns.last(name, limit) is not None or ns.stars_after(None, limit) or name in ns.elsewhere:
+        if ns.last(name, limit) is not None or ns.star_before(limit) or name in ns.elsewhere:
             return True
         return name in _MODULE_DUNDERS or hasattr(builtins, name)
 
     def expressions(self, nodes: list[ast.expr], body: _Body | None, inclusive: bool) -> ast.Name | None:
         for node in nodes:
+            if type(node) is ast.Constant:
+                continue  # most values of a Meta class: nothing to look at
             for name in _loads(node):
                 if not self.defined(name.id, body, inclusive):
                     return name
@@ -84,8 +105,10 @@ class _Checker:
                 found = self.expressions([*decorators, *bases, *(k.value for k in keywords)], body, inclusive)
                 if found is not None:
                     return found
-                namespace = collect(statements, self.info.package)
+                namespace = self.info.class_body(stmt)
                 for position, inner in enumerate(statements):
+                    if _loads_nothing(inner):
+                        continue
                     found = self.statement(inner, _Body(namespace, position, False), inclusive)
                     if found is not None:
                         return found

@@ -29,17 +29,23 @@ class Project:
         self.tree = tree
         self.sink = sink
         self._modules: dict[str, ModuleInfo | None] = {}
+        self._parsed: list[ModuleInfo] = []
 
     def parsed(self) -> list[ModuleInfo]:
-        """Every module read so far (all the modules the replayed imports ran, and a few looked up)."""
-        return [info for info in self._modules.values() if info is not None]
+        """Every module read so far, in the order read (all the modules the replayed imports ran, and a
+        few looked up). The list grows as modules are read: callers must not change it."""
+        return self._parsed
 
     def module(self, name: str) -> ModuleInfo | None:
         """The parsed module, or None when `name` is not in this tree (it is external)."""
         if name not in self._modules:
             found = None if name.partition(".")[0] in EXTERNAL_TOPS else self.tree.find(name)
             info = None if found is None else parse_module(found, str(found.path))
-            if info is not None and info.error is not None:
-                self.sink.add(info.error)
+            if info is not None:
+                for problem in [info.error, *info.warnings]:
+                    if problem is not None:
+                        self.sink.add(problem)
             self._modules[name] = info
+            if info is not None:
+                self._parsed.append(info)
         return self._modules[name]

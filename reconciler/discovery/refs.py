@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,9 +30,15 @@ class Scope:
 
 @dataclass(frozen=True)
 class Lit:
-    """A Python literal value: str, bytes, numbers, bool, None, or containers of those."""
+    """A Python literal value: str, bytes, numbers, bool, None, or containers of those.
+
+    `size` bounds what the value holds once expanded (characters of strings, items of containers, at
+    any depth, shared or not): `[[1] * 100] * 100` is small to build but holds 10,000 items, which
+    hashing, comparing or showing it would visit. Values are refused before they grow too large.
+    """
 
     value: object
+    size: int = field(default=1, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Seq:
 
     items: tuple[Value, ...]
     is_tuple: bool
+    size: int = field(default=1, compare=False, repr=False)  # as Lit.size
 
 
 @dataclass(frozen=True)
@@ -109,10 +117,36 @@ class Undefined(NotStatic):
     """A name or attribute that does not exist: Python raises NameError/ImportError/AttributeError."""
 
 
+_SHOWN_NODES = 100  # an expression quoted in a message; ast.unparse recurses, so a deep one is not quoted
+_SHOWN_CHARS = 120
+_SHOWN_VALUES = reprlib.Repr()
+_SHOWN_VALUES.maxstring = _SHOWN_VALUES.maxother = _SHOWN_VALUES.maxlong = _SHOWN_CHARS
+_SHOWN_VALUES.maxlist = _SHOWN_VALUES.maxtuple = _SHOWN_VALUES.maxset = _SHOWN_VALUES.maxdict = 30
+
+
+def shown_code(node: ast.AST) -> str:
+    """The source of a (small) expression for a message, cut to a line; a large one is not quoted."""
+    for count, _ in enumerate(ast.walk(node)):
+        if count >= _SHOWN_NODES:
+            return "<an expression too large to show>"
+    try:
+        text = ast.unparse(node)
+    except RecursionError:  # pragma: no cover - a 100-node expression nests at most 100 deep
+        return "<an expression too large to show>"
+    return text if len(text) <= _SHOWN_CHARS else f"{text[: _SHOWN_CHARS - 3]}..."
+
+
+def shown_value(value: object) -> str:
+    """repr() of a value for a message, cut when long (a value of job code may be large)."""
+    if isinstance(value, set | frozenset):  # reprlib sorts sets; keep repr()'s order for small ones
+        return repr(value) if len(value) <= 30 else _SHOWN_VALUES.repr(value)
+    return _SHOWN_VALUES.repr(value)
+
+
 def describe(value: Value) -> str:
     match value:
         case Lit(value=v):
-            return f"{type(v).__name__} {v!r}"
+            return f"{type(v).__name__} {shown_value(v)}"
         case Seq(is_tuple=is_tuple):
             return "a tuple with non-literal items" if is_tuple else "a list with non-literal items"
         case LocalClass() as cls:

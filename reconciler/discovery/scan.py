@@ -9,11 +9,25 @@ opaque, and anything that depends on them is reported rather than guessed.
 from __future__ import annotations
 
 import ast
+import bisect
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.diagnostics import Diagnostic, Location
+from reconciler.diagnostics import Diagnostic, Location, Severity
 from reconciler.discovery.tree import ModuleFile
+
+# The largest module file discovery reads. A syntax tree takes about 55 times the size of its source in
+# memory (140 times at the peak of parsing), so a 4 MiB module already costs some 500 MB; real job
+# modules are a few hundred KiB at most. A larger file is reported, not read.
+MAX_MODULE_BYTES = 4 * 1024 * 1024
+# CPython's compiler keeps the code objects of a module in one dict whose hash leaves line numbers out,
+# so N identical functions, classes or comprehensions (same name and body) cost it N² steps: 10,000
+# take 9 s, 100,000 would take a quarter of an hour. Past this many, discovery does not compile() the
+# module (it only parses it) and says so.
+MAX_IDENTICAL_CODE = 2_000
+_CODE_WORDS = (b"def", b"class", b"lambda", b"for")  # every code object is spelt with one of these
 
 
 @dataclass(frozen=True)
@@ -76,21 +90,34 @@ class Namespace:
     elsewhere: set[str] = field(default_factory=set)
 
     def add(self, name: str, binding: Binding) -> None:
+        # Statements are collected in order, so each list stays sorted by index.
         self.names.setdefault(name, []).append(binding)
 
     def last(self, name: str, before: int | None = None) -> Binding | None:
         """The binding in force just before statement `before` runs (None: after the whole list)."""
-        found: Binding | None = None
-        for binding in self.names.get(name, ()):
-            if before is not None and binding.index >= before:
-                break
-            found = binding
-        return found
+        bindings = self.names.get(name)
+        if not bindings:
+            return None
+        if before is None or bindings[-1].index < before:
+            return bindings[-1]
+        if len(bindings) == 1:
+            return None
+        # A name may be bound 100,000 times: bisect (the list is sorted by index).
+        position = bisect.bisect_left(bindings, before, key=_index_of)
+        return bindings[position - 1] if position else None
 
     def stars_after(self, binding: Binding | None, before: int | None) -> list[StarImport]:
         """Star imports that run after `binding` (and before `before`), latest first: they may rebind."""
         start = -1 if binding is None else binding.index
         return [star for star in reversed(self.stars) if star.index > start and (before is None or star.index < before)]
+
+    def star_before(self, before: int | None) -> bool:
+        """Whether a star import runs before statement `before` (None: anywhere in the list)."""
+        return bool(self.stars) and (before is None or self.stars[0].index < before)
+
+
+def _index_of(binding: Binding) -> int:
+    return binding.index
 
 
 def resolve_relative(package: str, module: str | None, level: int) -> str | None:
@@ -114,7 +141,13 @@ class _Collector:
 
     def statements(self, body: list[ast.stmt], index: int | None, conditional: bool) -> None:
         for position, stmt in enumerate(body):
-            self.statement(stmt, position if index is None else index, conditional)
+            at = position if index is None else index
+            if not conditional and type(stmt) is ast.Assign and len(stmt.targets) == 1:
+                target = stmt.targets[0]
+                if type(target) is ast.Name:  # `name = value`, most statements of a class body
+                    self.ns.add(target.id, ValueBinding(at, stmt.value))
+                    continue
+            self.statement(stmt, at, conditional)
 
     def _bind(self, name: str, binding: Binding, conditional: bool, node: ast.AST, where: str) -> None:
         if conditional:
@@ -204,15 +237,45 @@ class _Collector:
 
 
 def collect(body: list[ast.stmt], package: str) -> Namespace:
+    """The bindings of a class body (or of any statement list, `elsewhere` aside: see `collect_module`)."""
     namespace = Namespace()
     _Collector(package, namespace).statements(body, None, False)
-    for stmt in body:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Global):
-                namespace.elsewhere.update(node.names)
-            elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
-                namespace.elsewhere.add(node.target.id)
     return namespace
+
+
+def collect_module(tree: ast.Module, package: str, source: bytes | None) -> Namespace:
+    """The bindings of a module, with the names `global` and `:=` may bind anywhere in it.
+
+    Walking the whole tree for those costs about half a parse; an ASCII source that spells neither
+    `global` nor `:=` has none, so its tree is not walked. (A non-ASCII source is walked all the same:
+    identifiers are NFKC-normalized, so their spelling in the source is not the one in the tree.)
+    """
+    namespace = collect(tree.body, package)
+    if source is not None and source.isascii() and b"global" not in source and b":=" not in source:
+        return namespace
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            namespace.elsewhere.update(node.names)
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            namespace.elsewhere.add(node.target.id)
+    return namespace
+
+
+_REGISTER_JOBS = re.compile(rb"\bregister_jobs\b")
+
+
+def lines_naming_register_jobs(source: bytes | None) -> tuple[int, ...] | None:
+    """The 1-based lines of an ASCII source that spell `register_jobs`, in order; None when that cannot
+    be told from the text (a non-ASCII source, see `collect_module`)."""
+    if source is None or not source.isascii():
+        return None
+    lines: list[int] = []
+    line, counted = 1, 0
+    for match in _REGISTER_JOBS.finditer(source):
+        line += source.count(b"\n", counted, match.start())
+        counted = match.start()
+        lines.append(line)
+    return tuple(lines)
 
 
 @dataclass
@@ -224,6 +287,12 @@ class ModuleInfo:
     tree: ast.Module | None
     error: Diagnostic | None
     namespace: Namespace
+    # Lines that spell `register_jobs` (None: any line may), so that code which cannot call it is not walked.
+    register_lines: tuple[int, ...] | None = None
+    # Problems that do not stop the module from being read.
+    warnings: list[Diagnostic] = field(default_factory=list)
+    # The bindings of each class body, by id() of its ClassDef node (the tree keeps the nodes alive).
+    _class_bodies: dict[int, Namespace] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -239,29 +308,159 @@ class ModuleInfo:
         column: int = getattr(node, "col_offset", -1) + 1
         return Location(self.display, line, column)
 
+    def class_body(self, node: ast.ClassDef) -> Namespace:
+        """The bindings of a class statement's body, collected once."""
+        found = self._class_bodies.get(id(node))
+        if found is None:
+            found = self._class_bodies[id(node)] = collect(node.body, self.package)
+        return found
+
+    def may_call_register_jobs(self, node: ast.AST) -> bool:
+        """Whether the code of `node` may spell a register_jobs call (False: it certainly does not)."""
+        if self.register_lines is None:
+            return True
+        first: int = getattr(node, "lineno", 0)
+        last: int = getattr(node, "end_lineno", None) or first
+        position = bisect.bisect_left(self.register_lines, first)
+        return position < len(self.register_lines) and self.register_lines[position] <= last
+
+
+_TOO_DEEP = "is nested too deeply for Python to parse (Nautobot fails to import it)"
+
 
 def parse_module(file: ModuleFile, display: str) -> ModuleInfo:
     """Parse a module. A syntax error becomes a diagnostic and leaves the module without a tree.
 
     `compile()` runs after `ast.parse()` because some errors (`return` outside a function, ...) are only
-    found by the compiler's symbol table; compiling builds a code object but never runs it.
+    found by the compiler's symbol table; compiling builds a code object but never runs it. Code that
+    nests too deeply fails in the parser with MemoryError or RecursionError, or in the compiler with
+    RecursionError: Python's own import fails the same way, so the module is reported, not read.
     """
     package = file.name if file.is_package else file.name.rpartition(".")[0]
     empty = Namespace()
     if file.is_namespace:
         return ModuleInfo(file, display, ast.Module(body=[], type_ignores=[]), None, empty)
+
+    def failed(location: Location, problem: str) -> ModuleInfo:
+        return ModuleInfo(file, display, None, Diagnostic(location, f"module `{file.name}` {problem}"), empty)
+
     try:
+        size = Path(file.path).stat().st_size
+        if size > MAX_MODULE_BYTES:
+            return failed(
+                Location(display, 1),
+                f"is {size:,} bytes, more than the {MAX_MODULE_BYTES:,} discovery reads of one module; "
+                "its Jobs are not discovered",
+            )
         source = Path(file.path).read_bytes()
+    except OSError as exc:
+        return failed(Location(display), f"cannot be read: {exc}")
+    try:
         tree = ast.parse(source, filename=display)
-        compile(tree, display, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        location = Location(display, exc.lineno or 0, exc.offset or 0)
-        message = f"module `{file.name}` cannot be parsed: {exc.msg} (Nautobot fails to import it)"
-        return ModuleInfo(file, display, None, Diagnostic(location, message), empty)
+        line = exc.lineno or source.count(b"\n", 0, max(0, source.find(b"\0"))) + 1  # null bytes: no line given
+        return failed(Location(display, line, exc.offset or 0), _cannot_parse(exc))
+    except (RecursionError, MemoryError):
+        return failed(Location(display, _first_too_deep(source)), _TOO_DEEP)
+    except ValueError as exc:  # a source the parser refuses before reading it (Python 3.11 gives SyntaxError)
+        return failed(Location(display, 1), f"cannot be parsed: {exc} (Nautobot fails to import it)")
+    warnings: list[Diagnostic] = []
+    identical = _identical_code(tree, source)
+    if identical is not None:
+        node, count = identical
+        message = (
+            f"module `{file.name}` has {count:,} identical definitions like this one: CPython compiles them in "
+            "time that grows with the square of their number (importing the module may take minutes), so "
+            "discovery does not check the module with compile()"
+        )
+        warnings.append(Diagnostic(Location(display, node.lineno, node.col_offset + 1), message, Severity.WARNING))
+    else:
+        try:
+            compile(tree, display, "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            return failed(Location(display, exc.lineno or 0, exc.offset or 0), _cannot_parse(exc))
+        except (RecursionError, MemoryError):
+            deepest = _deepest(tree)
+            return failed(Location(display, deepest.lineno, deepest.col_offset + 1), _TOO_DEEP)
+    info = ModuleInfo(file, display, tree, None, collect_module(tree, package, source))
+    info.register_lines = lines_naming_register_jobs(source)
+    info.warnings = warnings
+    return info
+
+
+_CODE_NODES = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
+def _identical_code(tree: ast.Module, source: bytes) -> tuple[ast.stmt | ast.expr, int] | None:
+    """The first of more than MAX_IDENTICAL_CODE identical definitions, and their number, if any.
+
+    A source that spells the words of definitions fewer times has none, and is not walked."""
+    if sum(source.count(word) for word in _CODE_WORDS) <= MAX_IDENTICAL_CODE:
+        return None
+    groups: dict[tuple[type, str], list[ast.stmt | ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, _CODE_NODES):
+            name: str = getattr(node, "name", "")
+            groups.setdefault((type(node), name), []).append(node)
+    for nodes in groups.values():
+        if len(nodes) > MAX_IDENTICAL_CODE:
+            shapes = Counter(_shape(node) for node in nodes)
+            shape, count = shapes.most_common(1)[0]
+            if count > MAX_IDENTICAL_CODE:
+                return next(node for node in nodes if _shape(node) == shape), count
+    return None
+
+
+def _shape(node: ast.AST) -> str:
+    """A definition without its position: what CPython's hash of its code object depends on."""
+    try:
+        return ast.dump(node)
     except RecursionError:
-        message = f"module `{file.name}` is nested too deeply to parse (Python fails to compile it too)"
-        return ModuleInfo(file, display, None, Diagnostic(Location(display), message), empty)
-    except (OSError, ValueError) as exc:
-        message = f"module `{file.name}` cannot be read: {exc}"
-        return ModuleInfo(file, display, None, Diagnostic(Location(display), message), empty)
-    return ModuleInfo(file, display, tree, None, collect(tree.body, package))
+        return str(id(node))  # too deep to compare: taken as unique
+
+
+def _cannot_parse(exc: SyntaxError) -> str:
+    return f"cannot be parsed: {exc.msg} (Nautobot fails to import it)"
+
+
+def _first_too_deep(source: bytes) -> int:
+    """The first line of the top-level statement that the parser cannot nest (0 when it is not found).
+
+    Only reached when the module as a whole fails that way, so parsing it once more, statement by
+    statement, costs nothing the other modules pay. Statements are cut at lines that start in column 0
+    with code; a cut inside a string or brackets only makes a piece fail with a SyntaxError, skipped.
+    """
+    lines = source.splitlines(keepends=True)
+    starts = [number for number, text in enumerate(lines) if text[:1] not in (b" ", b"\t", b"#", b"\n", b"\r", b"")]
+    for position, start in enumerate(starts):
+        end = starts[position + 1] if position + 1 < len(starts) else len(lines)
+        piece = b"".join(lines[start:end])
+        try:
+            ast.parse(piece)
+        except (RecursionError, MemoryError):
+            return start + 1
+        except (SyntaxError, ValueError):
+            continue
+    return 0
+
+
+def _deepest(tree: ast.Module) -> ast.stmt | ast.expr:
+    """The most deeply nested statement or expression of a tree (walked without recursion)."""
+    deepest: ast.stmt | ast.expr = tree.body[0] if tree.body else ast.Pass(lineno=1, col_offset=0)
+    most = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > most and isinstance(node, ast.stmt | ast.expr):
+            deepest, most = node, depth
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest

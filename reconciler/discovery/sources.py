@@ -10,8 +10,10 @@ extras/plugins/__init__.py:161-164, before any refresh), then JOBS_ROOT, then ea
 
 from __future__ import annotations
 
+import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler.diagnostics import Diagnostic, Location, Severity
@@ -41,6 +43,35 @@ def discover(
     GIT_ROOT with a `jobs` module is a repository, taken in slug order.
     `default_queue` is CELERY_TASK_DEFAULT_QUEUE, the value of `settings.CELERY_TASK_DEFAULT_QUEUE`.
     """
+    with _collector_paused():
+        return _discover(jobs_root, git_root, apps, git_slugs, default_queue)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while discovery runs.
+
+    Discovery keeps every syntax tree it parses until it ends (some 55 bytes of objects per byte of
+    source) while it allocates more; each collection of the oldest generation then walks all of those
+    trees, which cost a quarter of discovery's time. Trees hold no cycles, so nothing is left for the
+    collector to free until discovery ends; it runs again then, as before.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _discover(
+    jobs_root: Path | None,
+    git_root: Path | None,
+    apps: Sequence[str],
+    git_slugs: Sequence[str] | None,
+    default_queue: str,
+) -> Discovery:
     sink = Sink()
     registry = Registry()
     app_packages: list[str] = []
@@ -57,7 +88,12 @@ def discover(
         load_git(Path(git_root), git_slugs, registry, sink, default_queue, installed, from_jobs_root)
     jobs: list[DiscoveredJob] = []
     for registration in registry.entries.values():
-        job, diagnostics = extract(registration)
+        try:
+            job, diagnostics = extract(registration)
+        except RecursionError:  # evaluation is bounded; this is the last guard for what is not
+            cls = registration.cls
+            where = cls.scope.module.location(cls.node)
+            job, diagnostics = None, [Diagnostic(where, f"{cls.class_path}: nested too deeply to read; class skipped")]
         for diagnostic in diagnostics:
             sink.add(diagnostic)
         if job is not None:
