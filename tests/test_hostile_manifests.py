@@ -726,3 +726,13 @@ def test_many_mutated_manifests_load_or_fail_with_located_errors(
 ) -> None:
     with time_limit(CASE_SECONDS):
         _check_outcome(tmp_path_factory.mktemp("mutated"), data)
+
+
+def test_an_escape_naming_no_unicode_character_is_a_located_yaml_error(tmp_path: Path) -> None:
+    """Found by the mutation test: PyYAML calls chr() on "\\U10001000" unchecked (a ValueError, not a YAML
+    error), which used to end in an internal error."""
+    manifest = tmp_path / "jobs.yaml"
+    manifest.write_text('apiVersion: nbjobs/v1\nkind: Jobs\njobs:\n  - match: "a.A"\n    grouping: "\\U10001000"\n')
+    code, _, err = validate(manifest)
+    assert code == 1 and "Internal error" not in err
+    assert f"{manifest}:5:" in err and "found an escape that names no Unicode character" in err

@@ -21,6 +21,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 from yaml.composer import Composer
@@ -30,7 +31,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader, ReaderError
 from yaml.resolver import BaseResolver
-from yaml.scanner import Scanner
+from yaml.scanner import Scanner, ScannerError
 from yaml.tokens import Token
 
 from reconciler.diagnostics import Diagnostic, Location
@@ -94,6 +95,16 @@ class _Loader(Reader, Scanner, Parser, Composer, _Yaml12Resolver):
         Parser.__init__(self)
         Composer.__init__(self)
         _Yaml12Resolver.__init__(self)
+
+    def scan_flow_scalar(self, style: str) -> Any:
+        # PyYAML turns an escape such as "\U00110000" into chr() unchecked: a ValueError, not a YAML error.
+        start = self.get_mark()
+        try:
+            return super().scan_flow_scalar(style)
+        except ValueError as exc:
+            raise ScannerError("while scanning a double-quoted scalar", start,
+                               f"found an escape that names no Unicode character ({exc})",
+                               self.get_mark()) from None  # fmt: skip
 
     def _location(self, event: NodeEvent) -> Location:
         mark = event.start_mark
